@@ -1,0 +1,75 @@
+/* The XMPP error conditions Warbler may send, in one place: stream errors (RFC 6120 4.9.3),
+ * SASL failures (RFC 6120 6.5) and stanza errors (RFC 6120 8.3.3), with their element names. */
+#ifndef WB_XMPP_ERRORS_H
+#define WB_XMPP_ERRORS_H
+
+typedef enum {
+    WB_SE_NONE = 0,
+    WB_SE_BAD_FORMAT,
+    WB_SE_BAD_NAMESPACE_PREFIX,
+    WB_SE_CONFLICT,
+    WB_SE_CONNECTION_TIMEOUT,
+    WB_SE_HOST_UNKNOWN,
+    WB_SE_IMPROPER_ADDRESSING,
+    WB_SE_INTERNAL_SERVER_ERROR,
+    WB_SE_INVALID_FROM,
+    WB_SE_INVALID_NAMESPACE,
+    WB_SE_INVALID_XML,
+    WB_SE_NOT_AUTHORIZED,
+    WB_SE_NOT_WELL_FORMED,
+    WB_SE_POLICY_VIOLATION,
+    WB_SE_RESET,
+    WB_SE_RESOURCE_CONSTRAINT,
+    WB_SE_RESTRICTED_XML,
+    WB_SE_SYSTEM_SHUTDOWN,
+    WB_SE_UNDEFINED_CONDITION,
+    WB_SE_UNSUPPORTED_ENCODING,
+    WB_SE_UNSUPPORTED_FEATURE,
+    WB_SE_UNSUPPORTED_STANZA_TYPE,
+    WB_SE_UNSUPPORTED_VERSION,
+    WB_SE_COUNT
+} wb_stream_err;
+
+typedef enum {
+    WB_SASL_OK = 0,
+    WB_SASL_ABORTED,
+    WB_SASL_ACCOUNT_DISABLED,
+    WB_SASL_ENCRYPTION_REQUIRED,
+    WB_SASL_INCORRECT_ENCODING,
+    WB_SASL_INVALID_AUTHZID,
+    WB_SASL_INVALID_MECHANISM,
+    WB_SASL_MALFORMED_REQUEST,
+    WB_SASL_MECHANISM_TOO_WEAK,
+    WB_SASL_NOT_AUTHORIZED,
+    WB_SASL_TEMPORARY_AUTH_FAILURE,
+    WB_SASL_COUNT
+} wb_sasl_err;
+
+typedef enum {
+    WB_STE_BAD_REQUEST = 0,
+    WB_STE_CONFLICT,
+    WB_STE_FEATURE_NOT_IMPLEMENTED,
+    WB_STE_FORBIDDEN,
+    WB_STE_INTERNAL_SERVER_ERROR,
+    WB_STE_ITEM_NOT_FOUND,
+    WB_STE_JID_MALFORMED,
+    WB_STE_NOT_ACCEPTABLE,
+    WB_STE_NOT_ALLOWED,
+    WB_STE_NOT_AUTHORIZED,
+    WB_STE_POLICY_VIOLATION,
+    WB_STE_RECIPIENT_UNAVAILABLE,
+    WB_STE_REMOTE_SERVER_NOT_FOUND,
+    WB_STE_RESOURCE_CONSTRAINT,
+    WB_STE_SERVICE_UNAVAILABLE,
+    WB_STE_UNDEFINED_CONDITION,
+    WB_STE_UNEXPECTED_REQUEST,
+    WB_STE_COUNT
+} wb_stanza_err;
+
+const char *wb_stream_err_name(wb_stream_err e);
+const char *wb_sasl_err_name(wb_sasl_err e);
+const char *wb_stanza_err_name(wb_stanza_err e);
+/* The error type attribute that goes with a stanza condition ("cancel", "modify", "auth"...). */
+const char *wb_stanza_err_type(wb_stanza_err e);
+
+#endif

@@ -1,0 +1,269 @@
+/* warblerd: start-up (configuration, key file, TLS, database migrations), the listeners and
+ * signal handling on the main thread, and an orderly shutdown. The work happens in the workers. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <sodium.h>
+
+#include "wb_config.h"
+#include "wb_log.h"
+#include "wb_server.h"
+#include "wb_store.h"
+
+#define WB_DEFAULT_CONFIG "var/warbler.conf"
+
+typedef struct wb_main {
+    wb_server srv;
+    struct event_base *base;
+    struct evconnlistener **listeners;
+    size_t n_listeners;
+    struct event *sig_int, *sig_term, *sig_hup;
+} wb_main;
+
+static int wb_check_key_file(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        wb_error("key file %s: cannot read it (%m)", path);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size != 32) {
+        wb_error("key file %s: must be a regular file of exactly 32 bytes", path);
+        return -1;
+    }
+    if (st.st_mode & 077) {
+        wb_error("key file %s: mode %03o is too open; run: chmod 600 %s", path,
+                 (unsigned)(st.st_mode & 0777), path);
+        return -1;
+    }
+    return 0;
+}
+
+static void wb_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                         int salen, void *arg)
+{
+    (void)l;
+    (void)salen;
+    wb_main *m = evconnlistener_get_base(l) ? arg : arg;
+    const wb_conf_listener *lis = NULL;
+    for (size_t i = 0; i < m->n_listeners; i++)
+        if (m->listeners[i] == l)
+            lis = &m->srv.cfg->listeners[i];
+    char peer[64] = "?";
+    if (sa->sa_family == AF_INET)
+        evutil_inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, peer, sizeof(peer));
+    else if (sa->sa_family == AF_INET6)
+        evutil_inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, peer, sizeof(peer));
+    wb_server *srv = &m->srv;
+    wb_worker *w = srv->workers[srv->next_worker++ % (unsigned)srv->n_workers];
+    if (!lis || wb_worker_post_accept(w, fd, lis, peer) < 0)
+        evutil_closesocket(fd);
+}
+
+static int wb_listen(wb_main *m)
+{
+    const wb_config *cfg = m->srv.cfg;
+    m->listeners = calloc(cfg->n_listeners, sizeof(*m->listeners));
+    if (!m->listeners)
+        return -1;
+    m->n_listeners = cfg->n_listeners;
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        const wb_conf_listener *l = &cfg->listeners[i];
+        char spec[128];
+        snprintf(spec, sizeof(spec), strchr(l->address, ':') ? "[%s]:%d" : "%s:%d", l->address,
+                 l->port);
+        struct sockaddr_storage ss;
+        int sslen = sizeof(ss);
+        if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) < 0) {
+            wb_error("listener %s: not an address", spec);
+            return -1;
+        }
+        m->listeners[i] = evconnlistener_new_bind(
+            m->base, wb_accept_cb, m, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 512,
+            (struct sockaddr *)&ss, sslen);
+        if (!m->listeners[i]) {
+            wb_error("cannot listen on %s: %m", spec);
+            return -1;
+        }
+        wb_info("listening on %s (%s, %s)", spec, l->kind == WB_LISTEN_C2S ? "c2s" : "s2s",
+                l->tls == WB_TLS_DIRECT ? "direct TLS" : "STARTTLS");
+    }
+    return 0;
+}
+
+static void wb_stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    wb_main *m = arg;
+    wb_info("signal %d: shutting down", (int)sig);
+    for (size_t i = 0; i < m->n_listeners; i++)
+        if (m->listeners[i])
+            evconnlistener_disable(m->listeners[i]);
+    for (int i = 0; i < m->srv.n_workers; i++)
+        wb_worker_post_stop(m->srv.workers[i]);
+    event_base_loopexit(m->base, NULL);
+}
+
+static void wb_reload_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    wb_main *m = arg;
+    char err[256];
+    wb_tls *t = wb_tls_load(m->srv.cfg, err, sizeof(err));
+    if (!t) {
+        wb_error("SIGHUP: certificates not reloaded, keeping the old ones: %s", err);
+        return;
+    }
+    pthread_mutex_lock(&m->srv.tls_lock);
+    wb_tls *old = m->srv.tls;
+    m->srv.tls = t;
+    pthread_mutex_unlock(&m->srv.tls_lock);
+    wb_tls_unref(old);
+    wb_info("SIGHUP: TLS certificates reloaded");
+}
+
+static int wb_prepare_storage(const wb_config *cfg)
+{
+    wb_pg *pg = wb_store_sync_connect(cfg->dsn, cfg->db_wait);
+    if (!pg)
+        return -1;
+    int rc = wb_store_migrate(pg);
+    wb_store_sync_close(pg);
+    return rc;
+}
+
+static int wb_start_workers(wb_main *m)
+{
+    wb_server *srv = &m->srv;
+    srv->workers = calloc((size_t)srv->cfg->workers, sizeof(*srv->workers));
+    if (!srv->workers)
+        return -1;
+    for (int i = 0; i < srv->cfg->workers; i++) {
+        srv->workers[i] = wb_worker_new(srv, i);
+        if (!srv->workers[i])
+            return -1;
+        srv->n_workers = i + 1;
+    }
+    for (int i = 0; i < srv->n_workers; i++)
+        if (wb_worker_start(srv->workers[i]) < 0)
+            return -1;
+    wb_info("%d workers started", srv->n_workers);
+    return 0;
+}
+
+static void wb_main_free(wb_main *m)
+{
+    for (int i = 0; i < m->srv.n_workers; i++)
+        wb_worker_join_free(m->srv.workers[i]);
+    free(m->srv.workers);
+    for (size_t i = 0; i < m->n_listeners; i++)
+        if (m->listeners[i])
+            evconnlistener_free(m->listeners[i]);
+    free(m->listeners);
+    if (m->sig_int)
+        event_free(m->sig_int);
+    if (m->sig_term)
+        event_free(m->sig_term);
+    if (m->sig_hup)
+        event_free(m->sig_hup);
+    if (m->base)
+        event_base_free(m->base);
+    wb_directory_free(m->srv.dir);
+    wb_ratelimit_free(m->srv.auth_limit);
+    if (m->srv.tls)
+        wb_tls_unref(m->srv.tls);
+    pthread_mutex_destroy(&m->srv.tls_lock);
+    wb_config_free(m->srv.cfg);
+}
+
+static int wb_run(wb_main *m)
+{
+    m->base = event_base_new();
+    m->srv.dir = wb_directory_new();
+    m->srv.auth_limit = wb_ratelimit_new(m->srv.cfg->auth_failures, m->srv.cfg->auth_window);
+    if (!m->base || !m->srv.dir || !m->srv.auth_limit)
+        return -1;
+    m->sig_int = evsignal_new(m->base, SIGINT, wb_stop_cb, m);
+    m->sig_term = evsignal_new(m->base, SIGTERM, wb_stop_cb, m);
+    m->sig_hup = evsignal_new(m->base, SIGHUP, wb_reload_cb, m);
+    if (!m->sig_int || !m->sig_term || !m->sig_hup || evsignal_add(m->sig_int, NULL) < 0 ||
+        evsignal_add(m->sig_term, NULL) < 0 || evsignal_add(m->sig_hup, NULL) < 0)
+        return -1;
+    if (wb_prepare_storage(m->srv.cfg) < 0 || wb_start_workers(m) < 0 || wb_listen(m) < 0) {
+        wb_stop_cb(0, 0, m);
+        return -1;
+    }
+    wb_info("warblerd ready");
+    event_base_dispatch(m->base);
+    return 0;
+}
+
+static void wb_usage(FILE *f)
+{
+    fprintf(f, "usage: warblerd [-c FILE] [--check-config]\n"
+               "  -c, --config FILE   configuration file (default " WB_DEFAULT_CONFIG ")\n"
+               "  --check-config      check the configuration, key file and certificates, "
+               "then exit\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = WB_DEFAULT_CONFIG;
+    int check_only = 0;
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"check-config", no_argument, NULL, 'k'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        if (ch == 'c')
+            path = optarg;
+        else if (ch == 'k')
+            check_only = 1;
+        else {
+            wb_usage(ch == 'h' ? stdout : stderr);
+            return ch == 'h' ? 0 : 2;
+        }
+    }
+    if (optind != argc) {
+        wb_usage(stderr);
+        return 2;
+    }
+    if (sodium_init() < 0 || evthread_use_pthreads() < 0) {
+        fprintf(stderr, "warblerd: cannot initialise libsodium or libevent threads\n");
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    static wb_main m; /* zeroed; lives for the whole process */
+    m.srv.cfg = wb_config_load(path);
+    if (!m.srv.cfg)
+        return 1;
+    wb_log_set_level_name(m.srv.cfg->log_level);
+    pthread_mutex_init(&m.srv.tls_lock, NULL);
+    char err[256];
+    int rc = 1;
+    if (wb_check_key_file(m.srv.cfg->key_file) < 0)
+        goto out;
+    if (!(m.srv.tls = wb_tls_load(m.srv.cfg, err, sizeof(err)))) {
+        wb_error("TLS: %s", err);
+        goto out;
+    }
+    if (check_only) {
+        printf("%s: configuration OK\n", path);
+        rc = 0;
+        goto out;
+    }
+    rc = wb_run(&m) < 0 ? 1 : 0;
+    wb_info(rc ? "warblerd stopped after an error" : "warblerd stopped");
+out:
+    wb_main_free(&m);
+    return rc;
+}

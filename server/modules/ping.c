@@ -1,0 +1,20 @@
+/* XEP-0199 XMPP ping: the server (and an account, on its behalf) answers pings. */
+#include "wb_modules.h"
+
+#define WB_NS_PING "urn:xmpp:ping"
+
+static wb_mod_result wb_ping_get(wb_worker *w, const wb_msg *m, const char *ns, bool to_server)
+{
+    (void)ns;
+    (void)to_server;
+    wb_modules_reply(w, m, NULL);
+    return WB_MOD_HANDLED;
+}
+
+static const char *const wb_ping_features[] = {WB_NS_PING, NULL};
+static const wb_iq_handler wb_ping_iq[] = {
+    {WB_NS_PING, "ping", wb_ping_get, NULL},
+    {NULL, NULL, NULL, NULL},
+};
+
+const wb_module wb_mod_ping = {"ping", wb_ping_features, wb_ping_iq};

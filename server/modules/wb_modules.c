@@ -1,0 +1,48 @@
+/* The module table (which XEP lives in which file) and iq dispatch by child namespace. */
+#include "wb_modules.h"
+
+#include <string.h>
+
+#include "wb_router.h"
+#include "wb_xml.h"
+#include "wb_xmpp_errors.h"
+#include "wb_xmpp_model.h"
+
+extern const wb_module wb_mod_disco;   /* disco.c: XEP-0030 */
+extern const wb_module wb_mod_ping;    /* ping.c: XEP-0199 */
+extern const wb_module wb_mod_version; /* version.c: XEP-0092 */
+
+static const wb_module *const wb_modules[] = {&wb_mod_disco, &wb_mod_ping, &wb_mod_version};
+#define WB_N_MODULES (sizeof(wb_modules) / sizeof(wb_modules[0]))
+
+void wb_modules_iq(wb_worker *w, const wb_msg *m, bool to_server)
+{
+    wb_el child = m->xml ? wb_st_first(m->xml, 0) : -1;
+    if (child >= 0) {
+        const char *ns = wb_st_ns(m->xml, child), *name = wb_st_name(m->xml, child);
+        for (size_t i = 0; i < WB_N_MODULES; i++) {
+            for (const wb_iq_handler *h = wb_modules[i]->iq; h && h->ns; h++) {
+                if (strcmp(h->ns, ns) != 0 || strcmp(h->name, name) != 0)
+                    continue;
+                wb_iq_fn fn = m->type == WB_IT_GET ? h->get : h->set;
+                if (fn && fn(w, m, ns, to_server) == WB_MOD_HANDLED)
+                    return;
+            }
+        }
+    }
+    wb_route_error(w, m, WB_STE_SERVICE_UNAVAILABLE, NULL);
+}
+
+void wb_modules_features(void (*fn)(void *arg, const char *feature), void *arg)
+{
+    for (size_t i = 0; i < WB_N_MODULES; i++)
+        for (const char *const *f = wb_modules[i]->features; f && *f; f++)
+            fn(arg, *f);
+}
+
+void wb_modules_reply(wb_worker *w, const wb_msg *m, const char *payload)
+{
+    wb_msg *r = wb_xmpp_iq_result(m, payload, payload ? strlen(payload) : 0);
+    if (r)
+        wb_route(w, r);
+}

@@ -1,0 +1,25 @@
+/* Client-to-server connections: one XMPP stream on one worker, through TLS, SASL and resource
+ * binding, then stanzas to and from the router. Not for routing or for feature logic. */
+#ifndef WB_C2S_H
+#define WB_C2S_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "wb_msg.h"
+#include "wb_server.h"
+
+/* Takes over fd (closed on failure). */
+wb_c2s *wb_c2s_new(wb_worker *w, int fd, const wb_conf_listener *lis, const char *peer);
+/* Closes the stream: optional stream error, </stream:stream>, then frees after flushing. */
+void wb_c2s_close(wb_c2s *c, int stream_err, const char *text);
+/* Frees at once (worker shutdown after closing). */
+void wb_c2s_free(wb_c2s *c);
+/* Writes m's bytes to the client (m is not consumed). */
+void wb_c2s_deliver(wb_c2s *c, const wb_msg *m);
+uint64_t wb_c2s_id(const wb_c2s *c);
+/* The bound full JID, or NULL before binding. */
+const wb_jid *wb_c2s_jid(const wb_c2s *c);
+wb_c2s *wb_c2s_next(const wb_c2s *c);
+
+#endif

@@ -1,0 +1,65 @@
+/* Configuration: the libconfig file read at start-up and on SIGHUP, checked strictly (unknown
+ * options are errors, each reported with its line). Not for run-time state (see wb_server). */
+#ifndef WB_CONFIG_H
+#define WB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { WB_LISTEN_C2S = 0, WB_LISTEN_S2S } wb_listen_kind;
+typedef enum { WB_TLS_STARTTLS = 0, WB_TLS_DIRECT } wb_tls_mode;
+
+typedef struct wb_conf_listener {
+    wb_listen_kind kind;
+    wb_tls_mode tls;
+    char *address; /* "0.0.0.0", "::", "127.0.0.1"... */
+    int port;
+} wb_conf_listener;
+
+typedef struct wb_conf_host {
+    char *domain; /* prepared with Nameprep */
+    char *cert;   /* PEM certificate chain file */
+    char *key;    /* PEM private key file */
+} wb_conf_host;
+
+typedef struct wb_config {
+    /* server */
+    int workers;           /* 0 in the file = number of online CPUs; resolved here */
+    char *log_level;       /* debug|info|warn|error */
+    char *key_file;        /* master key file (32 bytes, mode 0600) */
+    /* storage */
+    char *dsn;             /* libpq connection string; resolved from embedded_dir when empty */
+    char *embedded_dir;    /* embedded cluster directory (socket in EMBEDDED_DIR/run) */
+    char *database;        /* database name used with the embedded cluster */
+    int db_wait;           /* seconds to wait for PostgreSQL at start-up */
+    /* hosts and listeners */
+    wb_conf_host *hosts;
+    size_t n_hosts;
+    wb_conf_listener *listeners;
+    size_t n_listeners;
+    /* c2s */
+    bool require_starttls;
+    bool hide_os;          /* XEP-0092: do not reveal the OS */
+    /* limits */
+    size_t max_stanza_size;
+    unsigned max_depth;
+    unsigned max_attrs;
+    int handshake_timeout; /* seconds from connect to authenticated, bound session */
+    int idle_timeout;      /* seconds without any byte from an established client */
+    int auth_failures;     /* failed logins allowed per address or account per window */
+    int auth_window;       /* seconds */
+    uint32_t scram_iterations;
+    char **mechanisms;     /* SASL mechanisms offered, in order; default all five:
+                              SCRAM-SHA-256-PLUS SCRAM-SHA-256 SCRAM-SHA-1-PLUS SCRAM-SHA-1 PLAIN */
+    size_t n_mechanisms;
+    size_t max_resources;  /* resources per account */
+} wb_config;
+
+/* Reads and checks the file. On failure returns NULL and prints every problem found, one per
+ * line as "FILE:LINE: message", to stderr. */
+wb_config *wb_config_load(const char *path);
+void wb_config_free(wb_config *c);
+const wb_conf_host *wb_config_host(const wb_config *c, const char *domain);
+
+#endif

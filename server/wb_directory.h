@@ -1,0 +1,40 @@
+/* The session directory: which resources of which account are bound, on which worker, with
+ * what presence. Shared by all workers (read-mostly, under a rwlock). Not for session state. */
+#ifndef WB_DIRECTORY_H
+#define WB_DIRECTORY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wb_jid.h"
+
+typedef struct wb_directory wb_directory;
+
+typedef struct wb_dir_target {
+    uint64_t sid;
+    int worker;
+    int priority;
+    bool available;
+    char resource[WB_JID_PART_MAX + 1];
+} wb_dir_target;
+
+wb_directory *wb_directory_new(void);
+void wb_directory_free(wb_directory *d);
+
+/* Binds jid (full) to session sid on worker. If that full JID is already bound, the new session
+ * takes it and *replaced gets the old one (replaced->sid != 0) so that the caller can close it.
+ * Returns 0, or -1 when the account already has max_resources resources bound. */
+int wb_directory_bind(wb_directory *d, const wb_jid *jid, uint64_t sid, int worker,
+                      size_t max_resources, wb_dir_target *replaced);
+/* Removes jid if it is still bound to sid. */
+void wb_directory_unbind(wb_directory *d, const wb_jid *jid, uint64_t sid);
+void wb_directory_set_presence(wb_directory *d, const wb_jid *jid, uint64_t sid, bool available,
+                               int priority);
+/* Copies up to max resources of the account (bare part of jid) into out; returns how many. */
+size_t wb_directory_lookup(wb_directory *d, const wb_jid *jid, wb_dir_target *out, size_t max);
+/* Finds the full JID; returns true and fills *out. */
+bool wb_directory_find(wb_directory *d, const wb_jid *jid, wb_dir_target *out);
+size_t wb_directory_count(wb_directory *d); /* bound resources in all */
+
+#endif

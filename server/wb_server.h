@@ -1,0 +1,75 @@
+/* The daemon's shared state and its workers: configuration, TLS set, session directory, failed-
+ * login limiter, and per worker an event_base, a mailbox, a storage connection and its sessions.
+ * Everything mutable lives here; there are no other globals. */
+#ifndef WB_SERVER_H
+#define WB_SERVER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "wb_config.h"
+#include "wb_directory.h"
+#include "wb_msg.h"
+#include "wb_ratelimit.h"
+#include "wb_tls.h"
+
+struct event_base;
+struct event;
+struct wb_store;
+typedef struct wb_c2s wb_c2s;
+typedef struct wb_worker wb_worker;
+typedef struct wb_mb_item wb_mb_item;
+
+typedef struct wb_server {
+    wb_config *cfg;
+    pthread_mutex_t tls_lock;
+    wb_tls *tls; /* current set; take a reference under tls_lock */
+    wb_directory *dir;
+    wb_ratelimit *auth_limit;
+    wb_worker **workers;
+    int n_workers;
+    uint64_t next_sid; /* atomic */
+    unsigned next_worker; /* round robin for accepted connections (main thread only) */
+} wb_server;
+
+struct wb_worker {
+    int idx;
+    wb_server *srv;
+    pthread_t thread;
+    struct event_base *base;
+    struct wb_store *store;
+    /* mailbox: other threads append under mb_lock and activate mb_ev */
+    pthread_mutex_t mb_lock;
+    wb_mb_item *mb_head, *mb_tail;
+    struct event *mb_ev;
+    /* sessions of this worker */
+    wb_c2s *sessions; /* doubly linked list */
+    size_t n_sessions;
+    bool stopping;
+    struct event *stop_timer;
+};
+
+/* The current TLS set, referenced (caller unrefs). */
+wb_tls *wb_server_tls(wb_server *srv);
+/* Whether domain is one of the configured virtual hosts. */
+bool wb_server_serves(const wb_server *srv, const char *domain);
+
+/* ---- workers (wb_worker.c) ---- */
+wb_worker *wb_worker_new(wb_server *srv, int idx);
+int wb_worker_start(wb_worker *w);
+void wb_worker_join_free(wb_worker *w);
+/* Thread-safe: hands an accepted socket to w. */
+int wb_worker_post_accept(wb_worker *w, int fd, const wb_conf_listener *lis, const char *peer);
+/* Thread-safe: delivers m (a reference is taken) to session sid on w. */
+int wb_worker_post_deliver(wb_worker *w, uint64_t sid, wb_msg *m);
+/* Thread-safe: tells session sid that a newer session took its full JID. */
+int wb_worker_post_conflict(wb_worker *w, uint64_t sid);
+/* Thread-safe: asks w to close every stream and stop. */
+int wb_worker_post_stop(wb_worker *w);
+/* On w's own thread: a session was freed (lets a stopping worker finish). */
+void wb_worker_session_gone(wb_worker *w);
+/* On w's own thread: the session with this id, or NULL. */
+wb_c2s *wb_worker_session(wb_worker *w, uint64_t sid);
+
+#endif

@@ -1,0 +1,235 @@
+/* wb_worker: one thread, one event_base, its sessions and its storage connection. Other threads
+ * reach a worker only through its mailbox (a locked list plus an event activated across threads). */
+#include "wb_server.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "wb_c2s.h"
+#include "wb_log.h"
+#include "wb_store.h"
+#include "wb_xmpp_errors.h"
+
+typedef enum { WB_MB_ACCEPT, WB_MB_DELIVER, WB_MB_CONFLICT, WB_MB_STOP } wb_mb_kind;
+
+struct wb_mb_item {
+    wb_mb_item *next;
+    wb_mb_kind kind;
+    uint64_t sid;
+    wb_msg *msg;
+    int fd;
+    const wb_conf_listener *lis;
+    char peer[64];
+};
+
+#define WB_STOP_GRACE_SECONDS 2
+
+static int wb_worker_post(wb_worker *w, wb_mb_item *it)
+{
+    pthread_mutex_lock(&w->mb_lock);
+    if (w->mb_tail)
+        w->mb_tail->next = it;
+    else
+        w->mb_head = it;
+    w->mb_tail = it;
+    pthread_mutex_unlock(&w->mb_lock);
+    event_active(w->mb_ev, EV_READ, 0);
+    return 0;
+}
+
+static wb_mb_item *wb_mb_item_new(wb_mb_kind kind, uint64_t sid)
+{
+    wb_mb_item *it = calloc(1, sizeof(*it));
+    if (it) {
+        it->kind = kind;
+        it->sid = sid;
+        it->fd = -1;
+    }
+    return it;
+}
+
+int wb_worker_post_accept(wb_worker *w, int fd, const wb_conf_listener *lis, const char *peer)
+{
+    wb_mb_item *it = wb_mb_item_new(WB_MB_ACCEPT, 0);
+    if (!it)
+        return -1;
+    it->fd = fd;
+    it->lis = lis;
+    snprintf(it->peer, sizeof(it->peer), "%s", peer);
+    return wb_worker_post(w, it);
+}
+
+int wb_worker_post_deliver(wb_worker *w, uint64_t sid, wb_msg *m)
+{
+    wb_mb_item *it = wb_mb_item_new(WB_MB_DELIVER, sid);
+    if (!it)
+        return -1;
+    it->msg = wb_msg_ref(m);
+    return wb_worker_post(w, it);
+}
+
+int wb_worker_post_conflict(wb_worker *w, uint64_t sid)
+{
+    wb_mb_item *it = wb_mb_item_new(WB_MB_CONFLICT, sid);
+    return it ? wb_worker_post(w, it) : -1;
+}
+
+int wb_worker_post_stop(wb_worker *w)
+{
+    wb_mb_item *it = wb_mb_item_new(WB_MB_STOP, 0);
+    return it ? wb_worker_post(w, it) : -1;
+}
+
+wb_c2s *wb_worker_session(wb_worker *w, uint64_t sid)
+{
+    for (wb_c2s *c = w->sessions; c; c = wb_c2s_next(c))
+        if (wb_c2s_id(c) == sid)
+            return c;
+    return NULL;
+}
+
+static void wb_worker_stop_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    wb_worker *w = arg;
+    event_base_loopbreak(w->base);
+}
+
+static void wb_worker_begin_stop(wb_worker *w)
+{
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    wb_c2s *c = w->sessions;
+    while (c) {
+        wb_c2s *next = wb_c2s_next(c);
+        wb_c2s_close(c, WB_SE_SYSTEM_SHUTDOWN, NULL);
+        c = next;
+    }
+    struct timeval tv = {WB_STOP_GRACE_SECONDS, 0};
+    w->stop_timer = evtimer_new(w->base, wb_worker_stop_timeout, w);
+    if (w->stop_timer)
+        evtimer_add(w->stop_timer, &tv);
+    if (!w->sessions)
+        event_base_loopbreak(w->base);
+}
+
+static void wb_worker_handle(wb_worker *w, wb_mb_item *it)
+{
+    wb_c2s *c;
+    switch (it->kind) {
+    case WB_MB_ACCEPT:
+        if (w->stopping)
+            close(it->fd);
+        else
+            wb_c2s_new(w, it->fd, it->lis, it->peer);
+        break;
+    case WB_MB_DELIVER:
+        if ((c = wb_worker_session(w, it->sid)))
+            wb_c2s_deliver(c, it->msg);
+        wb_msg_unref(it->msg);
+        break;
+    case WB_MB_CONFLICT:
+        if ((c = wb_worker_session(w, it->sid)))
+            wb_c2s_close(c, WB_SE_CONFLICT, "Replaced by new connection");
+        break;
+    case WB_MB_STOP:
+        wb_worker_begin_stop(w);
+        break;
+    }
+}
+
+static void wb_worker_mailbox_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    wb_worker *w = arg;
+    pthread_mutex_lock(&w->mb_lock);
+    wb_mb_item *it = w->mb_head;
+    w->mb_head = w->mb_tail = NULL;
+    pthread_mutex_unlock(&w->mb_lock);
+    while (it) {
+        wb_mb_item *next = it->next;
+        wb_worker_handle(w, it);
+        free(it);
+        it = next;
+    }
+}
+
+wb_worker *wb_worker_new(wb_server *srv, int idx)
+{
+    wb_worker *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->idx = idx;
+    w->srv = srv;
+    pthread_mutex_init(&w->mb_lock, NULL);
+    w->base = event_base_new();
+    if (!w->base)
+        goto fail;
+    w->mb_ev = event_new(w->base, -1, EV_PERSIST, wb_worker_mailbox_cb, w);
+    if (!w->mb_ev)
+        goto fail;
+    w->store = wb_store_new(w->base, srv->cfg->dsn);
+    if (!w->store)
+        goto fail;
+    return w;
+fail:
+    wb_worker_join_free(w);
+    return NULL;
+}
+
+/* Called when the last session of a stopping worker is gone. */
+void wb_worker_session_gone(wb_worker *w)
+{
+    if (w->stopping && !w->sessions)
+        event_base_loopbreak(w->base);
+}
+
+static void *wb_worker_main(void *arg)
+{
+    wb_worker *w = arg;
+    event_base_loop(w->base, 0);
+    /* Sessions still open after the grace period are dropped without waiting any longer. */
+    while (w->sessions)
+        wb_c2s_free(w->sessions);
+    return NULL;
+}
+
+int wb_worker_start(wb_worker *w)
+{
+    return pthread_create(&w->thread, NULL, wb_worker_main, w) == 0 ? 0 : -1;
+}
+
+void wb_worker_join_free(wb_worker *w)
+{
+    if (!w)
+        return;
+    if (w->thread)
+        pthread_join(w->thread, NULL);
+    wb_mb_item *it = w->mb_head;
+    while (it) {
+        wb_mb_item *next = it->next;
+        if (it->msg)
+            wb_msg_unref(it->msg);
+        if (it->fd >= 0)
+            close(it->fd);
+        free(it);
+        it = next;
+    }
+    if (w->stop_timer)
+        event_free(w->stop_timer);
+    if (w->store)
+        wb_store_free(w->store);
+    if (w->mb_ev)
+        event_free(w->mb_ev);
+    if (w->base)
+        event_base_free(w->base);
+    pthread_mutex_destroy(&w->mb_lock);
+    free(w);
+}
