@@ -161,8 +161,11 @@ static int wb_start_workers(wb_main *m)
 
 static void wb_main_free(wb_main *m)
 {
+    /* Join every worker before freeing any: a running worker may still post to another. */
     for (int i = 0; i < m->srv.n_workers; i++)
-        wb_worker_join_free(m->srv.workers[i]);
+        wb_worker_join(m->srv.workers[i]);
+    for (int i = 0; i < m->srv.n_workers; i++)
+        wb_worker_free(m->srv.workers[i]);
     free(m->srv.workers);
     for (size_t i = 0; i < m->n_listeners; i++)
         if (m->listeners[i])

@@ -37,6 +37,7 @@ struct wb_worker {
     int idx;
     wb_server *srv;
     pthread_t thread;
+    bool started;
     struct event_base *base;
     struct wb_store *store;
     /* mailbox: other threads append under mb_lock and activate mb_ev */
@@ -58,7 +59,9 @@ bool wb_server_serves(const wb_server *srv, const char *domain);
 /* ---- workers (wb_worker.c) ---- */
 wb_worker *wb_worker_new(wb_server *srv, int idx);
 int wb_worker_start(wb_worker *w);
-void wb_worker_join_free(wb_worker *w);
+/* Waits for the thread to end; then (once every worker has ended) free. */
+void wb_worker_join(wb_worker *w);
+void wb_worker_free(wb_worker *w);
 /* Thread-safe: hands an accepted socket to w. */
 int wb_worker_post_accept(wb_worker *w, int fd, const wb_conf_listener *lis, const char *peer);
 /* Thread-safe: delivers m (a reference is taken) to session sid on w. */

@@ -180,7 +180,7 @@ wb_worker *wb_worker_new(wb_server *srv, int idx)
         goto fail;
     return w;
 fail:
-    wb_worker_join_free(w);
+    wb_worker_free(w);
     return NULL;
 }
 
@@ -203,15 +203,25 @@ static void *wb_worker_main(void *arg)
 
 int wb_worker_start(wb_worker *w)
 {
-    return pthread_create(&w->thread, NULL, wb_worker_main, w) == 0 ? 0 : -1;
+    if (pthread_create(&w->thread, NULL, wb_worker_main, w) != 0)
+        return -1;
+    w->started = true;
+    return 0;
 }
 
-void wb_worker_join_free(wb_worker *w)
+void wb_worker_join(wb_worker *w)
+{
+    if (w && w->started) {
+        pthread_join(w->thread, NULL);
+        w->started = false;
+    }
+}
+
+void wb_worker_free(wb_worker *w)
 {
     if (!w)
         return;
-    if (w->thread)
-        pthread_join(w->thread, NULL);
+    wb_worker_join(w);
     wb_mb_item *it = w->mb_head;
     while (it) {
         wb_mb_item *next = it->next;
