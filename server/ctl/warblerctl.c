@@ -1,0 +1,191 @@
+/* warblerctl: the administration tool (accounts: add, passwd, delete, list), talking to the
+ * database directly with the server's configuration. Not for controlling a running warblerd. */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "wb_config.h"
+#include "wb_ctl_password.h"
+#include "wb_jid.h"
+#include "wb_store.h"
+
+#define WB_CTL_DEFAULT_CONFIG "var/warbler.conf"
+#define WB_CTL_DB_WAIT        5 /* seconds */
+#define WB_CTL_EXIT_FAIL      1
+#define WB_CTL_EXIT_USAGE     2
+
+typedef struct wb_ctl_args {
+    const char *config;
+    const char *cmd;    /* add, passwd, delete, list */
+    const char *target; /* JID, or DOMAIN for list (may be NULL) */
+    const char *password_file;
+} wb_ctl_args;
+
+static void wb_ctl_usage(FILE *out)
+{
+    fputs("usage: warblerctl [-c FILE] user add JID [--password-file FILE]\n"
+          "       warblerctl [-c FILE] user passwd JID [--password-file FILE]\n"
+          "       warblerctl [-c FILE] user delete JID\n"
+          "       warblerctl [-c FILE] user list [DOMAIN]\n"
+          "       warblerctl --help\n"
+          "Without -c, the configuration is read from " WB_CTL_DEFAULT_CONFIG ".\n"
+          "The password is the first line of the file, else asked twice on a terminal,\n"
+          "else one line of standard input.\n",
+          out);
+}
+
+static bool wb_ctl_needs_password(const char *cmd)
+{
+    return strcmp(cmd, "add") == 0 || strcmp(cmd, "passwd") == 0;
+}
+
+/* Checks the words after "user": the target and the options allowed for the command. */
+static int wb_ctl_parse_user(wb_ctl_args *a, int argc, char **argv, int i)
+{
+    if (i >= argc)
+        return -1;
+    a->cmd = argv[i++];
+    if (strcmp(a->cmd, "add") != 0 && strcmp(a->cmd, "passwd") != 0 &&
+        strcmp(a->cmd, "delete") != 0 && strcmp(a->cmd, "list") != 0)
+        return -1;
+    for (; i < argc; i++) {
+        if (strcmp(argv[i], "--password-file") == 0 && wb_ctl_needs_password(a->cmd) &&
+            i + 1 < argc && a->password_file == NULL) {
+            a->password_file = argv[++i];
+        } else if (argv[i][0] != '-' && a->target == NULL) {
+            a->target = argv[i];
+        } else {
+            return -1;
+        }
+    }
+    return a->target != NULL || strcmp(a->cmd, "list") == 0 ? 0 : -1;
+}
+
+/* 0: parsed, 1: help asked, -1: usage error. */
+static int wb_ctl_parse(wb_ctl_args *a, int argc, char **argv)
+{
+    int i = 1;
+    memset(a, 0, sizeof(*a));
+    a->config = WB_CTL_DEFAULT_CONFIG;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+        if (strcmp(argv[i], "-c") != 0 || i + 1 >= argc)
+            return -1;
+        a->config = argv[++i];
+    }
+    if (i >= argc || strcmp(argv[i], "user") != 0)
+        return -1;
+    return wb_ctl_parse_user(a, argc, argv, i + 1);
+}
+
+/* Prepares the JID of an account on one of the configured hosts. */
+static int wb_ctl_account_jid(const wb_config *cfg, const char *s, wb_jid *jid)
+{
+    if (wb_jid_parse(jid, s, strlen(s)) < 0 || !wb_jid_has_node(jid) || wb_jid_has_resource(jid)) {
+        fprintf(stderr, "invalid account JID (expected user@domain)\n");
+        return -1;
+    }
+    if (wb_config_host(cfg, jid->domain) == NULL) {
+        fprintf(stderr, "unknown domain %s\n", jid->domain);
+        return -1;
+    }
+    return 0;
+}
+
+static void wb_ctl_print_account(void *arg, const char *jid, bool disabled)
+{
+    (void)arg;
+    printf("%s%s\n", jid, disabled ? " (disabled)" : "");
+}
+
+static int wb_ctl_list(wb_pg *pg, const char *domain_arg, char *err, size_t errsize)
+{
+    char domain[WB_JID_PART_MAX + 1];
+    if (domain_arg != NULL && wb_jid_prep_domain(domain, domain_arg, strlen(domain_arg)) < 0) {
+        snprintf(err, errsize, "invalid domain");
+        return -1;
+    }
+    return wb_store_account_list(pg, domain_arg ? domain : NULL, wb_ctl_print_account, NULL, err,
+                                 errsize);
+}
+
+/* Runs the command on a migrated database; prints the success line. */
+static int wb_ctl_run(wb_pg *pg, const wb_ctl_args *a, const wb_config *cfg, const wb_jid *jid,
+                      const char *password, char *err, size_t errsize)
+{
+    const char *verb;
+    int rc;
+    if (strcmp(a->cmd, "list") == 0)
+        return wb_ctl_list(pg, a->target, err, errsize);
+    if (strcmp(a->cmd, "add") == 0) {
+        rc = wb_store_account_create(pg, jid->node, jid->domain, password, cfg->scram_iterations,
+                                     err, errsize);
+        verb = "created";
+    } else if (strcmp(a->cmd, "passwd") == 0) {
+        rc = wb_store_account_set_password(pg, jid->node, jid->domain, password,
+                                           cfg->scram_iterations, err, errsize);
+        verb = "changed the password of";
+    } else {
+        rc = wb_store_account_delete(pg, jid->node, jid->domain, err, errsize);
+        verb = "deleted";
+    }
+    if (rc == 0)
+        printf("%s %s@%s\n", verb, jid->node, jid->domain);
+    return rc;
+}
+
+static int wb_ctl_main(const wb_ctl_args *a, const wb_config *cfg)
+{
+    wb_jid jid;
+    char password[WB_CTL_PASSWORD_MAX] = "";
+    char err[512] = "";
+    int rc = -1;
+    wb_pg *pg = NULL;
+
+    if (strcmp(a->cmd, "list") != 0 && wb_ctl_account_jid(cfg, a->target, &jid) < 0)
+        goto out;
+    if (wb_ctl_needs_password(a->cmd) &&
+        wb_ctl_password_read(a->password_file, password, sizeof(password)) < 0)
+        goto out;
+    pg = wb_store_sync_connect(cfg->dsn, WB_CTL_DB_WAIT);
+    if (pg == NULL) {
+        fprintf(stderr, "cannot connect to the database\n");
+        goto out;
+    }
+    if (wb_store_migrate(pg) < 0) {
+        fprintf(stderr, "cannot update the database schema\n");
+        goto out;
+    }
+    rc = wb_ctl_run(pg, a, cfg, &jid, password, err, sizeof(err));
+    if (rc < 0)
+        fprintf(stderr, "%s\n", err);
+out:
+    sodium_memzero(password, sizeof(password));
+    wb_store_sync_close(pg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    wb_ctl_args args;
+    const int parsed = wb_ctl_parse(&args, argc, argv);
+    if (parsed == 1) {
+        wb_ctl_usage(stdout);
+        return 0;
+    }
+    if (parsed < 0) {
+        wb_ctl_usage(stderr);
+        return WB_CTL_EXIT_USAGE;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "cannot initialise libsodium\n");
+        return WB_CTL_EXIT_FAIL;
+    }
+    wb_config *cfg = wb_config_load(args.config);
+    if (cfg == NULL)
+        return WB_CTL_EXIT_FAIL;
+    const int rc = wb_ctl_main(&args, cfg);
+    wb_config_free(cfg);
+    return rc == 0 ? 0 : WB_CTL_EXIT_FAIL;
+}
