@@ -139,10 +139,14 @@ int wb_xmpp_to_msg(wb_stanza *st, const wb_jid *sender, wb_msg **out, wb_stanza_
     }
     if (wb_xmpp_check_payload(m, st, err) < 0)
         return -1;
+    /* RFC 6121 3.1.2 and 3.2.2: subscription presence leaves with the sender's bare JID. */
+    if (m->kind == WB_MSG_PRESENCE && m->type >= WB_PT_SUBSCRIBE && m->type <= WB_PT_UNSUBSCRIBED)
+        m->from.resource[0] = '\0';
     char full[WB_JID_MAX + 1];
     wb_buf b;
     wb_buf_init(&b);
-    if (wb_jid_full(sender, full, sizeof(full)) < 0 || wb_st_write_stamped(st, full, NULL, &b) < 0) {
+    if (wb_jid_full(&m->from, full, sizeof(full)) < 0 ||
+        wb_st_write_stamped(st, full, NULL, &b) < 0) {
         wb_buf_free(&b);
         *err = WB_STE_INTERNAL_SERVER_ERROR;
         return -1;
