@@ -118,8 +118,7 @@ static void test_invalid(void **state)
         "\xFF@x.org",
         "\xC0\xAF@x.org",
         "a@x.org/\xED\xA0\x80",
-        "a\xE2\x80\x80"
-        "b@x.org",
+        "a\342\200\200b@x.org", /* U+2000 EN QUAD in a node */
         "a@\xF4\x90\x80\x80.org",
     };
     wb_jid j;
