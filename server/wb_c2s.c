@@ -20,7 +20,6 @@
 
 #define WB_C2S_CLOSE_GRACE  5          /* seconds to flush a closing stream */
 #define WB_C2S_MAX_OUTPUT   (4u << 20) /* bytes queued to a slow client before we give up */
-#define WB_C2S_SID_BUCKETS  4096
 
 static void wb_c2s_read_cb(struct bufferevent *bev, void *arg);
 static void wb_c2s_write_cb(struct bufferevent *bev, void *arg);
@@ -44,6 +43,11 @@ const wb_jid *wb_c2s_jid(const wb_c2s *c)
 wb_c2s *wb_c2s_next(const wb_c2s *c)
 {
     return c->next;
+}
+
+wb_c2s *wb_c2s_hnext(const wb_c2s *c)
+{
+    return c->hnext;
 }
 
 wb_store *wb_c2s_store(wb_c2s *c)
@@ -132,6 +136,9 @@ static void wb_c2s_link(wb_c2s *c)
         w->sessions->prev = c;
     w->sessions = c;
     w->n_sessions++;
+    wb_c2s **chain = &w->by_sid[c->id % WB_WORKER_SID_BUCKETS];
+    c->hnext = *chain;
+    *chain = c;
 }
 
 static void wb_c2s_unlink(wb_c2s *c)
@@ -144,6 +151,10 @@ static void wb_c2s_unlink(wb_c2s *c)
     if (c->next)
         c->next->prev = c->prev;
     w->n_sessions--;
+    wb_c2s **chain = &w->by_sid[c->id % WB_WORKER_SID_BUCKETS];
+    while (*chain != c)
+        chain = &(*chain)->hnext;
+    *chain = c->hnext;
 }
 
 void wb_c2s_free(wb_c2s *c)

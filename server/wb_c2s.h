@@ -21,5 +21,7 @@ uint64_t wb_c2s_id(const wb_c2s *c);
 /* The bound full JID, or NULL before binding. */
 const wb_jid *wb_c2s_jid(const wb_c2s *c);
 wb_c2s *wb_c2s_next(const wb_c2s *c);
+/* Next session in the same wb_worker.by_sid chain. */
+wb_c2s *wb_c2s_hnext(const wb_c2s *c);
 
 #endif

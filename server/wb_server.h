@@ -21,6 +21,8 @@ typedef struct wb_c2s wb_c2s;
 typedef struct wb_worker wb_worker;
 typedef struct wb_mb_item wb_mb_item;
 
+#define WB_WORKER_SID_BUCKETS 4096
+
 typedef struct wb_server {
     wb_config *cfg;
     pthread_mutex_t tls_lock;
@@ -47,6 +49,7 @@ struct wb_worker {
     /* sessions of this worker */
     wb_c2s *sessions; /* doubly linked list */
     size_t n_sessions;
+    wb_c2s *by_sid[WB_WORKER_SID_BUCKETS]; /* hash chains through wb_c2s_hnext() */
     bool stopping;
     struct event *stop_timer;
 };

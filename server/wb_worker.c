@@ -86,7 +86,7 @@ int wb_worker_post_stop(wb_worker *w)
 
 wb_c2s *wb_worker_session(wb_worker *w, uint64_t sid)
 {
-    for (wb_c2s *c = w->sessions; c; c = wb_c2s_next(c))
+    for (wb_c2s *c = w->by_sid[sid % WB_WORKER_SID_BUCKETS]; c; c = wb_c2s_hnext(c))
         if (wb_c2s_id(c) == sid)
             return c;
     return NULL;
