@@ -2,6 +2,7 @@
  * signal handling on the main thread, and an orderly shutdown. The work happens in the workers. */
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,8 @@ typedef struct wb_main {
     struct evconnlistener **listeners;
     size_t n_listeners;
     struct event *sig_int, *sig_term, *sig_hup;
+    struct event *accept_pause; /* re-enables the listeners after accept() failed */
+    bool stopping;
 } wb_main;
 
 static int wb_check_key_file(const char *path)
@@ -51,7 +54,7 @@ static void wb_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct so
 {
     (void)l;
     (void)salen;
-    wb_main *m = evconnlistener_get_base(l) ? arg : arg;
+    wb_main *m = arg;
     const wb_conf_listener *lis = NULL;
     for (size_t i = 0; i < m->n_listeners; i++)
         if (m->listeners[i] == l)
@@ -67,6 +70,30 @@ static void wb_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct so
         evutil_closesocket(fd);
 }
 
+static void wb_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    wb_main *m = arg;
+    for (size_t i = 0; i < m->n_listeners && !m->stopping; i++)
+        if (m->listeners[i])
+            evconnlistener_enable(m->listeners[i]);
+}
+
+/* accept() failed (out of descriptors, most likely): pause a second instead of spinning. */
+static void wb_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    (void)l;
+    wb_main *m = arg;
+    wb_warn("accept failed: %s; pausing new connections for a second",
+            evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    for (size_t i = 0; i < m->n_listeners; i++)
+        if (m->listeners[i])
+            evconnlistener_disable(m->listeners[i]);
+    struct timeval tv = {1, 0};
+    evtimer_add(m->accept_pause, &tv);
+}
+
 static int wb_listen(wb_main *m)
 {
     const wb_config *cfg = m->srv.cfg;
@@ -74,8 +101,16 @@ static int wb_listen(wb_main *m)
     if (!m->listeners)
         return -1;
     m->n_listeners = cfg->n_listeners;
+    m->accept_pause = evtimer_new(m->base, wb_accept_resume_cb, m);
+    if (!m->accept_pause)
+        return -1;
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         const wb_conf_listener *l = &cfg->listeners[i];
+        if (l->kind != WB_LISTEN_C2S) {
+            wb_warn("listener on port %d: s2s is not available in this version; not listening",
+                    l->port);
+            continue;
+        }
         char spec[128];
         snprintf(spec, sizeof(spec), strchr(l->address, ':') ? "[%s]:%d" : "%s:%d", l->address,
                  l->port);
@@ -92,6 +127,7 @@ static int wb_listen(wb_main *m)
             wb_error("cannot listen on %s: %m", spec);
             return -1;
         }
+        evconnlistener_set_error_cb(m->listeners[i], wb_accept_error_cb);
         wb_info("listening on %s (%s, %s)", spec, l->kind == WB_LISTEN_C2S ? "c2s" : "s2s",
                 l->tls == WB_TLS_DIRECT ? "direct TLS" : "STARTTLS");
     }
@@ -102,6 +138,9 @@ static void wb_stop_cb(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
     wb_main *m = arg;
+    if (m->stopping)
+        return;
+    m->stopping = true;
     wb_info("signal %d: shutting down", (int)sig);
     for (size_t i = 0; i < m->n_listeners; i++)
         if (m->listeners[i])
@@ -177,6 +216,8 @@ static void wb_main_free(wb_main *m)
         event_free(m->sig_term);
     if (m->sig_hup)
         event_free(m->sig_hup);
+    if (m->accept_pause)
+        event_free(m->accept_pause);
     if (m->base)
         event_base_free(m->base);
     wb_directory_free(m->srv.dir);

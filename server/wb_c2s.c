@@ -113,7 +113,7 @@ void wb_c2s_send_features(wb_c2s *c)
     wb_buf b;
     wb_buf_init(&b);
     wb_buf_puts(&b, "<stream:features>");
-    if (!c->tls_on)
+    if (!c->tls_on && !c->authed)
         wb_buf_printf(&b, "<starttls xmlns='" WB_NS_TLS "'>%s</starttls>",
                       cfg->require_starttls ? "<required/>" : "");
     if (!c->authed && (c->tls_on || !cfg->require_starttls))
@@ -160,8 +160,9 @@ static void wb_c2s_unlink(wb_c2s *c)
 void wb_c2s_free(wb_c2s *c)
 {
     if (c->bound) {
-        wb_directory_unbind(c->w->srv->dir, &c->jid, c->id);
-        wb_c2s_presence_end(c);
+        /* A session replaced by a newer one for the same full JID announces nothing. */
+        if (wb_directory_unbind(c->w->srv->dir, &c->jid, c->id))
+            wb_c2s_presence_end(c);
         char full[WB_JID_MAX + 1];
         wb_jid_full(&c->jid, full, sizeof(full));
         wb_info("c2s %llu: %s disconnected", (unsigned long long)c->id, full);
@@ -301,6 +302,9 @@ static void wb_c2s_start_tls(wb_c2s *c)
                                                 BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)
                : NULL;
     if (!bev) {
+        if (c->ssl)
+            SSL_free(c->ssl);
+        c->ssl = NULL;
         wb_c2s_close(c, WB_SE_INTERNAL_SERVER_ERROR, NULL);
         return;
     }
@@ -377,7 +381,16 @@ static void wb_c2s_event_cb(struct bufferevent *bev, short what, void *arg)
             wb_debug("c2s %llu: TLS error: %s", (unsigned long long)c->id, reason);
         }
     }
-    /* EOF or error: the peer is gone; nothing more can be written. */
+    if (c->in_feed) {
+        /* Reported from inside a write made by the parser's callbacks: free later. */
+        wb_c2s_close(c, 0, NULL);
+        return;
+    }
+    /* Stanzas that arrived together with the EOF are still handled. */
+    if ((what & BEV_EVENT_EOF) && !c->closing &&
+        evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+        wb_c2s_read_cb(c->bev, c);
+    /* The peer is gone; nothing more can be written. */
     wb_c2s_free(c);
 }
 
@@ -516,8 +529,9 @@ static int wb_c2s_session_iq(wb_c2s *c, const wb_stanza *st)
 
 static int wb_c2s_bound_stanza(wb_c2s *c, wb_stanza *st)
 {
-    if (strcmp(wb_st_name(st, 0), "iq") == 0 && wb_st_child(st, 0, "session", WB_NS_SESSION) >= 0 &&
-        !wb_st_attr(st, 0, "to")) {
+    const char *type = wb_st_attr(st, 0, "type");
+    if (strcmp(wb_st_name(st, 0), "iq") == 0 && type && strcmp(type, "set") == 0 &&
+        wb_st_child(st, 0, "session", WB_NS_SESSION) >= 0 && !wb_st_attr(st, 0, "to")) {
         int rc = wb_c2s_session_iq(c, st);
         wb_stanza_free(st);
         return rc;
@@ -548,7 +562,8 @@ static int wb_c2s_on_stanza(void *ud, wb_stanza *st)
     int rc;
     if (c->closing) {
         rc = WB_XML_STOP;
-    } else if (!c->tls_on && strcmp(ns, WB_NS_TLS) == 0 && strcmp(name, "starttls") == 0) {
+    } else if (!c->tls_on && !c->authed && strcmp(ns, WB_NS_TLS) == 0 &&
+               strcmp(name, "starttls") == 0) {
         wb_c2s_send_str(c, "<proceed xmlns='" WB_NS_TLS "'/>");
         c->pending = WB_C2S_STARTTLS;
         rc = WB_XML_STOP;

@@ -30,6 +30,7 @@ typedef struct wb_c2s_sasl {
     bool awaiting_response;
     bool lookup_done; /* the credential lookup has answered */
     bool disabled;    /* the account exists but is disabled */
+    bool exists;      /* the account exists (failures then count against it) */
 } wb_c2s_sasl;
 
 struct wb_c2s {

@@ -39,7 +39,7 @@ static const wb_sasl_mech *wb_sasl_find(const char *name)
 static bool wb_sasl_offered(const wb_c2s *c, const wb_sasl_mech *m)
 {
     const wb_config *cfg = c->w->srv->cfg;
-    if ((m->plus || !m->scram) && !c->tls_on)
+    if ((m->plus || !m->scram || cfg->require_starttls) && !c->tls_on)
         return false;
     for (size_t i = 0; i < cfg->n_mechanisms; i++)
         if (strcmp(cfg->mechanisms[i], m->name) == 0)
@@ -115,7 +115,8 @@ static int wb_sasl_fail_ex(wb_c2s *c, wb_sasl_err e, const char *text, bool coun
     if (counts) {
         char key[WB_JID_PART_MAX * 2 + 16];
         wb_ratelimit_fail(c->w->srv->auth_limit, c->peer);
-        if (c->sasl && c->sasl->user[0]) {
+        /* Unknown names are not counted: that would only fill the table with guesses. */
+        if (c->sasl && c->sasl->user[0] && c->sasl->exists) {
             wb_sasl_account_key(c, c->sasl->user, key, sizeof(key));
             wb_ratelimit_fail(c->w->srv->auth_limit, key);
         }
@@ -228,6 +229,7 @@ static void wb_sasl_lookup_cb(void *arg, wb_store_status status, const wb_accoun
         return;
     }
     const wb_account_auth *found = status == WB_STORE_OK ? a : NULL;
+    c->sasl->exists = found != NULL;
     if (wb_mechs[c->sasl->mech].scram)
         wb_sasl_scram_first(c, found);
     else

@@ -169,16 +169,18 @@ out:
     return rc;
 }
 
-void wb_directory_unbind(wb_directory *d, const wb_jid *jid, uint64_t sid)
+bool wb_directory_unbind(wb_directory *d, const wb_jid *jid, uint64_t sid)
 {
     char bare[WB_JID_MAX + 1];
+    bool removed = false;
     if (wb_dir_key(jid, bare, sizeof(bare)) < 0)
-        return;
+        return false;
     pthread_rwlock_wrlock(&d->lock);
     wb_dir_acct **slot = wb_dir_slot(d, bare);
     wb_dir_acct *a = *slot;
     wb_dir_target *t = a ? wb_dir_res(a, jid->resource) : NULL;
     if (t && t->sid == sid) {
+        removed = true;
         *t = a->res[--a->n];
         d->n_res--;
         if (a->n == 0) {
@@ -188,6 +190,7 @@ void wb_directory_unbind(wb_directory *d, const wb_jid *jid, uint64_t sid)
         }
     }
     pthread_rwlock_unlock(&d->lock);
+    return removed;
 }
 
 void wb_directory_set_presence(wb_directory *d, const wb_jid *jid, uint64_t sid, bool available,

@@ -27,8 +27,8 @@ void wb_directory_free(wb_directory *d);
  * Returns 0, or -1 when the account already has max_resources resources bound. */
 int wb_directory_bind(wb_directory *d, const wb_jid *jid, uint64_t sid, int worker,
                       size_t max_resources, wb_dir_target *replaced);
-/* Removes jid if it is still bound to sid. */
-void wb_directory_unbind(wb_directory *d, const wb_jid *jid, uint64_t sid);
+/* Removes jid if it is still bound to sid; false when a newer session holds it. */
+bool wb_directory_unbind(wb_directory *d, const wb_jid *jid, uint64_t sid);
 void wb_directory_set_presence(wb_directory *d, const wb_jid *jid, uint64_t sid, bool available,
                                int priority);
 /* Copies up to max resources of the account (bare part of jid) into out; returns how many. */

@@ -3,6 +3,7 @@
  * channel-binding data for SCRAM-PLUS. */
 #include "wb_tls.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,15 @@ struct wb_tls {
 };
 
 static const unsigned char wb_alpn_client[] = "\x0bxmpp-client";
+
+/* OpenSSL's ex_data indices are process-wide: take one once, not one per reload. */
+static pthread_once_t wb_tls_once = PTHREAD_ONCE_INIT;
+static int wb_tls_ex_direct = -1;
+
+static void wb_tls_init_index(void)
+{
+    wb_tls_ex_direct = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
 
 static int wb_tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                           const unsigned char *in, unsigned int inlen, void *arg)
@@ -102,7 +112,8 @@ wb_tls *wb_tls_load(const wb_config *cfg, char *err, size_t errsize)
         goto oom;
     t->refs = 1;
     t->cap = cfg->n_hosts;
-    t->ex_direct = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    pthread_once(&wb_tls_once, wb_tls_init_index);
+    t->ex_direct = wb_tls_ex_direct;
     t->domains = calloc(cfg->n_hosts, sizeof(*t->domains));
     t->ctx = calloc(cfg->n_hosts, sizeof(*t->ctx));
     if (!t->domains || !t->ctx)

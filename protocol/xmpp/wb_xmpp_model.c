@@ -126,6 +126,8 @@ int wb_xmpp_to_msg(wb_stanza *st, const wb_jid *sender, wb_msg **out, wb_stanza_
         m->id = strdup(id);
     *out = m;
     if (wb_xmpp_type(k, wb_st_attr(st, 0, "type"), &m->type) < 0) {
+        /* Answerable placeholder, so that the sender gets its bad-request. */
+        m->type = kinds[k].kind == WB_MSG_IQ ? WB_IT_GET : kinds[k].dflt;
         *err = WB_STE_BAD_REQUEST;
         return -1;
     }

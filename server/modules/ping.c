@@ -6,7 +6,10 @@
 static wb_mod_result wb_ping_get(wb_worker *w, const wb_msg *m, const char *ns, bool to_server)
 {
     (void)ns;
-    (void)to_server;
+    /* An account answers pings from its own resources; for others the server does not
+     * reveal whether the account exists (RFC 6121 8.5.2.2.3 and 8.5.2.1.3). */
+    if (!to_server && m->has_to && !wb_jid_bare_eq(&m->to, &m->from))
+        return WB_MOD_PASS;
     wb_modules_reply(w, m, NULL);
     return WB_MOD_HANDLED;
 }

@@ -1,0 +1,234 @@
+/* libstrophe test client for the integration suite: logs in (STARTTLS or direct TLS) and can
+ * exchange numbered chat messages with a peer. Not a general client; certificates are trusted. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <strophe.h>
+
+#define WB_SC_TIMEOUT_S 60
+#define WB_SC_BODY_MAX  64
+
+typedef struct wb_sc_state {
+    const char *peer; /* NULL in login mode */
+    long n;           /* messages to send and to receive */
+    long received;
+    bool connected;
+    bool done;
+    bool failed;
+    char reason[256];
+} wb_sc_state;
+
+static void wb_sc_fail(xmpp_conn_t *conn, wb_sc_state *st, const char *reason)
+{
+    if (!st->failed && !st->done)
+        snprintf(st->reason, sizeof(st->reason), "%s", reason);
+    st->failed = true;
+    xmpp_disconnect(conn);
+}
+
+static int wb_sc_usage(void)
+{
+    fprintf(stderr, "usage: strophe_client login HOST PORT JID PASS starttls|direct\n"
+                    "       strophe_client chat HOST PORT JID PASS starttls|direct PEER N\n");
+    return 2;
+}
+
+/* True when JID equals PEER, or when PEER is a bare JID and JID is one of its resources. */
+static bool wb_sc_from_peer(const char *jid, const char *peer)
+{
+    const size_t len = strlen(peer);
+
+    if (jid == NULL)
+        return false;
+    if (strcmp(jid, peer) == 0)
+        return true;
+    return strchr(peer, '/') == NULL && strncmp(jid, peer, len) == 0 && jid[len] == '/';
+}
+
+static int wb_sc_on_message(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *userdata)
+{
+    wb_sc_state *st = userdata;
+    const char *type = xmpp_stanza_get_type(stanza);
+    char expected[WB_SC_BODY_MAX];
+    char reason[256];
+    char *body;
+
+    if (type != NULL && strcmp(type, "error") == 0) {
+        wb_sc_fail(conn, st, "received a message of type error");
+        return 1;
+    }
+    body = xmpp_message_get_body(stanza);
+    if (body == NULL)
+        return 1; /* chat states and the like */
+    snprintf(expected, sizeof(expected), "msg %ld", st->received);
+    if (!wb_sc_from_peer(xmpp_stanza_get_from(stanza), st->peer) || strcmp(body, expected) != 0) {
+        snprintf(reason, sizeof(reason), "message %ld out of order or from a stranger (got %.40s)",
+                 st->received, body);
+        wb_sc_fail(conn, st, reason);
+    } else if (++st->received == st->n) {
+        st->done = true;
+        xmpp_disconnect(conn);
+    }
+    xmpp_free(xmpp_conn_get_context(conn), body);
+    return 1;
+}
+
+static int wb_sc_send_all(xmpp_conn_t *conn, wb_sc_state *st)
+{
+    xmpp_ctx_t *ctx = xmpp_conn_get_context(conn);
+    char body[WB_SC_BODY_MAX];
+    char id[WB_SC_BODY_MAX];
+
+    for (long i = 0; i < st->n; i++) {
+        xmpp_stanza_t *msg;
+
+        snprintf(id, sizeof(id), "sc%ld", i);
+        msg = xmpp_message_new(ctx, "chat", st->peer, id);
+        if (msg == NULL)
+            return -1;
+        snprintf(body, sizeof(body), "msg %ld", i);
+        if (xmpp_message_set_body(msg, body) != XMPP_EOK) {
+            xmpp_stanza_release(msg);
+            return -1;
+        }
+        xmpp_send(conn, msg);
+        xmpp_stanza_release(msg);
+    }
+    return 0;
+}
+
+static void wb_sc_on_conn(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
+                          xmpp_stream_error_t *stream_error, void *userdata)
+{
+    wb_sc_state *st = userdata;
+    char reason[128];
+
+    (void)stream_error;
+    if (status == XMPP_CONN_CONNECT) {
+        st->connected = true;
+        printf("bound %s\n", xmpp_conn_get_bound_jid(conn));
+        fflush(stdout);
+        if (st->peer == NULL) {
+            st->done = true;
+            xmpp_disconnect(conn);
+            return;
+        }
+        xmpp_handler_add(conn, wb_sc_on_message, NULL, "message", NULL, st);
+        if (wb_sc_send_all(conn, st) != 0)
+            wb_sc_fail(conn, st, "out of memory while sending");
+        return;
+    }
+    if (!st->done && !st->failed) {
+        snprintf(reason, sizeof(reason), "%s (status %d, error %d)",
+                 st->connected ? "disconnected early" : "login failed", (int)status, error);
+        st->failed = true;
+        snprintf(st->reason, sizeof(st->reason), "%s", reason);
+    }
+    xmpp_stop(xmpp_conn_get_context(conn));
+}
+
+/* Runs the event loop until the handlers stop it or the deadline passes. */
+static void wb_sc_run(xmpp_ctx_t *ctx, xmpp_conn_t *conn, wb_sc_state *st)
+{
+    const time_t deadline = time(NULL) + WB_SC_TIMEOUT_S;
+    bool stopping = false;
+
+    while (!(st->done || st->failed) || !stopping) {
+        if (st->done || st->failed)
+            stopping = true; /* one more round so that </stream:stream> gets flushed */
+        xmpp_run_once(ctx, 100);
+        if (xmpp_conn_is_disconnected(conn))
+            break;
+        if (time(NULL) > deadline) {
+            snprintf(st->reason, sizeof(st->reason), "timed out after %d s (%ld received)",
+                     WB_SC_TIMEOUT_S, st->received);
+            st->failed = true;
+            break;
+        }
+    }
+}
+
+static int wb_sc_parse_args(int argc, char **argv, wb_sc_state *st, long *flags)
+{
+    char *end = NULL;
+
+    if (argc < 7)
+        return -1;
+    if (strcmp(argv[6], "starttls") == 0)
+        *flags = XMPP_CONN_FLAG_MANDATORY_TLS;
+    else if (strcmp(argv[6], "direct") == 0)
+        *flags = XMPP_CONN_FLAG_LEGACY_SSL;
+    else
+        return -1;
+    *flags |= XMPP_CONN_FLAG_TRUST_TLS | XMPP_CONN_FLAG_DISABLE_SM;
+    if (strcmp(argv[1], "login") == 0 && argc == 7)
+        return 0;
+    if (strcmp(argv[1], "chat") != 0 || argc != 9)
+        return -1;
+    st->peer = argv[7];
+    st->n = strtol(argv[8], &end, 10);
+    if (end == argv[8] || *end != '\0' || st->n <= 0 || st->n > 1000000)
+        return -1;
+    return 0;
+}
+
+static int wb_sc_connect(xmpp_conn_t *conn, const char *host, const char *port_s, long flags,
+                         wb_sc_state *st)
+{
+    char *end = NULL;
+    const long port = strtol(port_s, &end, 10);
+
+    if (end == port_s || *end != '\0' || port <= 0 || port > 65535)
+        return -1;
+    if (xmpp_conn_set_flags(conn, flags) != XMPP_EOK)
+        return -1;
+    return xmpp_connect_client(conn, host, (unsigned short)port, wb_sc_on_conn, st) == XMPP_EOK
+               ? 0
+               : -1;
+}
+
+int main(int argc, char **argv)
+{
+    wb_sc_state st = {0};
+    long flags = 0;
+    xmpp_log_t *log = NULL;
+    xmpp_ctx_t *ctx = NULL;
+    xmpp_conn_t *conn = NULL;
+    int rc = 1;
+
+    if (wb_sc_parse_args(argc, argv, &st, &flags) != 0)
+        return wb_sc_usage();
+    xmpp_initialize();
+    if (getenv("STROPHE_DEBUG") != NULL)
+        log = xmpp_get_default_logger(XMPP_LEVEL_DEBUG);
+    ctx = xmpp_ctx_new(NULL, log);
+    if (ctx == NULL)
+        goto fail;
+    conn = xmpp_conn_new(ctx);
+    if (conn == NULL)
+        goto fail;
+    xmpp_conn_set_jid(conn, argv[4]);
+    xmpp_conn_set_pass(conn, argv[5]);
+    if (wb_sc_connect(conn, argv[2], argv[3], flags, &st) != 0) {
+        snprintf(st.reason, sizeof(st.reason), "cannot start connecting");
+        st.failed = true;
+    } else {
+        wb_sc_run(ctx, conn, &st);
+    }
+    if (st.done && !st.failed) {
+        printf("ok %ld\n", st.received);
+        rc = 0;
+    } else {
+        fprintf(stderr, "strophe_client: %s\n", st.reason[0] ? st.reason : "failed");
+    }
+fail:
+    if (conn != NULL)
+        xmpp_conn_release(conn);
+    if (ctx != NULL)
+        xmpp_ctx_free(ctx);
+    xmpp_shutdown();
+    return rc;
+}
