@@ -120,9 +120,9 @@ static int wb_listen(wb_main *m)
             wb_error("listener %s: not an address", spec);
             return -1;
         }
-        m->listeners[i] = evconnlistener_new_bind(
-            m->base, wb_accept_cb, m, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 512,
-            (struct sockaddr *)&ss, sslen);
+        m->listeners[i] = evconnlistener_new_bind(m->base, wb_accept_cb, m,
+                                                  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 512,
+                                                  (struct sockaddr *)&ss, sslen);
         if (!m->listeners[i]) {
             wb_error("cannot listen on %s: %m", spec);
             return -1;

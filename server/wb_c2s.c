@@ -18,8 +18,8 @@
 #include "wb_router.h"
 #include "wb_xmpp_model.h"
 
-#define WB_C2S_CLOSE_GRACE  5          /* seconds to flush a closing stream */
-#define WB_C2S_MAX_OUTPUT   (4u << 20) /* bytes queued to a slow client before we give up */
+#define WB_C2S_CLOSE_GRACE 5          /* seconds to flush a closing stream */
+#define WB_C2S_MAX_OUTPUT  (4u << 20) /* bytes queued to a slow client before we give up */
 
 static void wb_c2s_read_cb(struct bufferevent *bev, void *arg);
 static void wb_c2s_write_cb(struct bufferevent *bev, void *arg);
@@ -404,8 +404,7 @@ static int wb_c2s_on_open(void *ud, const wb_stream_header *hdr)
     bool served = hdr->to && wb_jid_prep_domain(domain, hdr->to, strlen(hdr->to)) == 0 &&
                   wb_server_serves(srv, domain);
     if (!c->domain[0])
-        snprintf(c->domain, sizeof(c->domain), "%s",
-                 served ? domain : srv->cfg->hosts[0].domain);
+        snprintf(c->domain, sizeof(c->domain), "%s", served ? domain : srv->cfg->hosts[0].domain);
     if (strcmp(hdr->name, "stream") != 0 || !hdr->ns || strcmp(hdr->ns, WB_NS_STREAMS) != 0)
         return WB_SE_INVALID_NAMESPACE;
     if (!hdr->default_ns || strcmp(hdr->default_ns, WB_NS_CLIENT) != 0)
@@ -435,8 +434,9 @@ static void wb_c2s_iq_error(wb_c2s *c, const wb_stanza *st, wb_stanza_err e)
     wb_buf_init(&b);
     wb_buf_puts(&b, "<iq type='error' id='");
     wb_buf_xml_escape_str(&b, id ? id : "");
-    wb_buf_printf(&b, "'><error type='%s'><%s xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
-                      "</error></iq>",
+    wb_buf_printf(&b,
+                  "'><error type='%s'><%s xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+                  "</error></iq>",
                   wb_stanza_err_type(e), wb_stanza_err_name(e));
     wb_c2s_send(c, b.data, b.len);
     wb_buf_free(&b);

@@ -12,7 +12,7 @@
 
 typedef struct wb_sasl_mech {
     const char *name;
-    int scram;      /* 0 = PLAIN */
+    int scram; /* 0 = PLAIN */
     wb_scram_hash hash;
     bool plus;
 } wb_sasl_mech;
@@ -24,7 +24,7 @@ static const wb_sasl_mech wb_mechs[] = {
     {"SCRAM-SHA-1", 1, WB_SCRAM_SHA1, false},
     {"PLAIN", 0, WB_SCRAM_SHA256, false},
 };
-#define WB_N_MECHS (sizeof(wb_mechs) / sizeof(wb_mechs[0]))
+#define WB_N_MECHS      (sizeof(wb_mechs) / sizeof(wb_mechs[0]))
 #define WB_SASL_MAX_MSG 4096
 
 static const wb_sasl_mech *wb_sasl_find(const char *name)
@@ -120,11 +120,9 @@ static int wb_sasl_fail_ex(wb_c2s *c, wb_sasl_err e, const char *text, bool coun
             wb_sasl_account_key(c, c->sasl->user, key, sizeof(key));
             wb_ratelimit_fail(c->w->srv->auth_limit, key);
         }
-        wb_info("c2s %llu: authentication failed for %s@%s from %s (%s)",
-                (unsigned long long)c->id, c->sasl ? c->sasl->user : "?", c->domain, c->peer,
-                wb_sasl_err_name(e));
-    }
-    else
+        wb_info("c2s %llu: authentication failed for %s@%s from %s (%s)", (unsigned long long)c->id,
+                c->sasl ? c->sasl->user : "?", c->domain, c->peer, wb_sasl_err_name(e));
+    } else
         wb_debug("c2s %llu: SASL failure %s", (unsigned long long)c->id, wb_sasl_err_name(e));
     wb_c2s_sasl_free(c);
     return WB_XML_CONTINUE;
@@ -245,8 +243,8 @@ static int wb_sasl_lookup(wb_c2s *c)
                             "Too many failed attempts; try again later");
     wb_c2s_sasl *s = c->sasl;
     s->lookup_done = false;
-    wb_store_req *req = wb_store_account_auth(wb_c2s_store(c), s->user, c->domain,
-                                              wb_sasl_lookup_cb, c);
+    wb_store_req *req =
+        wb_store_account_auth(wb_c2s_store(c), s->user, c->domain, wb_sasl_lookup_cb, c);
     /* The store may answer at once (while it is down); then the exchange has moved on. */
     if (c->sasl != s || s->lookup_done)
         return c->pending ? WB_XML_STOP : WB_XML_CONTINUE;
@@ -260,7 +258,8 @@ static int wb_sasl_lookup(wb_c2s *c)
 static int wb_sasl_plain(wb_c2s *c, const char *msg, size_t len)
 {
     const char *authcid = memchr(msg, '\0', len);
-    const char *pass = authcid ? memchr(authcid + 1, '\0', len - (size_t)(authcid + 1 - msg)) : NULL;
+    const char *pass =
+        authcid ? memchr(authcid + 1, '\0', len - (size_t)(authcid + 1 - msg)) : NULL;
     if (!pass)
         return wb_sasl_fail(c, WB_SASL_MALFORMED_REQUEST, NULL);
     authcid++;
@@ -270,8 +269,7 @@ static int wb_sasl_plain(wb_c2s *c, const char *msg, size_t len)
     if (authcid - 1 > msg) {
         wb_jid z;
         if (wb_jid_parse(&z, msg, (size_t)(authcid - 1 - msg)) < 0 ||
-            strcmp(z.node, c->sasl->user) != 0 || strcmp(z.domain, c->domain) != 0 ||
-            z.resource[0])
+            strcmp(z.node, c->sasl->user) != 0 || strcmp(z.domain, c->domain) != 0 || z.resource[0])
             return wb_sasl_fail(c, WB_SASL_INVALID_AUTHZID, NULL);
     }
     c->sasl->plain_password = strndup(pass, len - (size_t)(pass - msg));
@@ -299,8 +297,8 @@ static int wb_sasl_scram(wb_c2s *c, const char *msg, size_t len)
         c->cb_type_refused = true;
         return wb_sasl_fail(c, WB_SASL_MALFORMED_REQUEST, "Unsupported channel binding type");
     }
-    s->scram = wb_scram_server_new(m->hash, m->plus,
-                                   wb_sasl_plus_offered(c) && !c->cb_type_refused);
+    s->scram =
+        wb_scram_server_new(m->hash, m->plus, wb_sasl_plus_offered(c) && !c->cb_type_refused);
     if (!s->scram)
         return wb_sasl_fail(c, WB_SASL_TEMPORARY_AUTH_FAILURE, NULL);
     const char *user;
@@ -321,9 +319,8 @@ int wb_c2s_sasl_auth(wb_c2s *c, const wb_stanza *st)
     const char *name = wb_st_attr(st, 0, "mechanism");
     const wb_sasl_mech *m = name ? wb_sasl_find(name) : NULL;
     if (!m || !wb_sasl_offered(c, m))
-        return wb_sasl_fail(c, (m && !c->tls_on) ? WB_SASL_ENCRYPTION_REQUIRED
-                                                 : WB_SASL_INVALID_MECHANISM,
-                            NULL);
+        return wb_sasl_fail(
+            c, (m && !c->tls_on) ? WB_SASL_ENCRYPTION_REQUIRED : WB_SASL_INVALID_MECHANISM, NULL);
     if (wb_ratelimit_blocked(c->w->srv->auth_limit, c->peer))
         return wb_sasl_fail(c, WB_SASL_TEMPORARY_AUTH_FAILURE,
                             "Too many failed attempts; try again later");

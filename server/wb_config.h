@@ -25,14 +25,14 @@ typedef struct wb_conf_host {
 
 typedef struct wb_config {
     /* server */
-    int workers;           /* 0 in the file = number of online CPUs; resolved here */
-    char *log_level;       /* debug|info|warn|error */
-    char *key_file;        /* master key file (32 bytes, mode 0600) */
+    int workers;     /* 0 in the file = number of online CPUs; resolved here */
+    char *log_level; /* debug|info|warn|error */
+    char *key_file;  /* master key file (32 bytes, mode 0600) */
     /* storage */
-    char *dsn;             /* libpq connection string; resolved from embedded_dir when empty */
-    char *embedded_dir;    /* embedded cluster directory (socket in EMBEDDED_DIR/run) */
-    char *database;        /* database name used with the embedded cluster */
-    int db_wait;           /* seconds to wait for PostgreSQL at start-up */
+    char *dsn;          /* libpq connection string; resolved from embedded_dir when empty */
+    char *embedded_dir; /* embedded cluster directory (socket in EMBEDDED_DIR/run) */
+    char *database;     /* database name used with the embedded cluster */
+    int db_wait;        /* seconds to wait for PostgreSQL at start-up */
     /* hosts and listeners */
     wb_conf_host *hosts;
     size_t n_hosts;
@@ -40,7 +40,7 @@ typedef struct wb_config {
     size_t n_listeners;
     /* c2s */
     bool require_starttls;
-    bool hide_os;          /* XEP-0092: do not reveal the OS */
+    bool hide_os; /* XEP-0092: do not reveal the OS */
     /* limits */
     size_t max_stanza_size;
     unsigned max_depth;
@@ -50,10 +50,10 @@ typedef struct wb_config {
     int auth_failures;     /* failed logins allowed per address or account per window */
     int auth_window;       /* seconds */
     uint32_t scram_iterations;
-    char **mechanisms;     /* SASL mechanisms offered, in order; default all five:
-                              SCRAM-SHA-256-PLUS SCRAM-SHA-256 SCRAM-SHA-1-PLUS SCRAM-SHA-1 PLAIN */
+    char **mechanisms; /* SASL mechanisms offered, in order; default all five:
+                          SCRAM-SHA-256-PLUS SCRAM-SHA-256 SCRAM-SHA-1-PLUS SCRAM-SHA-1 PLAIN */
     size_t n_mechanisms;
-    size_t max_resources;  /* resources per account */
+    size_t max_resources; /* resources per account */
 } wb_config;
 
 /* Reads and checks the file. On failure returns NULL and prints every problem found, one per

@@ -40,9 +40,9 @@ static void wb_route_message_bare(wb_worker *w, wb_msg *m, const wb_dir_target *
             best = t[i].priority;
     size_t sent = 0;
     for (size_t i = 0; i < n; i++) {
-        bool pick = m->type == WB_MT_HEADLINE ? (t[i].available && t[i].priority >= 0)
-                                              : (t[i].available && best >= 0 &&
-                                                 t[i].priority == best);
+        bool pick = m->type == WB_MT_HEADLINE
+                        ? (t[i].available && t[i].priority >= 0)
+                        : (t[i].available && best >= 0 && t[i].priority == best);
         if (pick) {
             wb_route_to_session(w, t[i].worker, t[i].sid, m);
             sent++;

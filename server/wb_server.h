@@ -31,7 +31,7 @@ typedef struct wb_server {
     wb_ratelimit *auth_limit;
     wb_worker **workers;
     int n_workers;
-    uint64_t next_sid; /* atomic */
+    uint64_t next_sid;    /* atomic */
     unsigned next_worker; /* round robin for accepted connections (main thread only) */
 } wb_server;
 

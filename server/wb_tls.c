@@ -13,7 +13,7 @@
 #include <openssl/x509.h>
 
 struct wb_tls {
-    int refs; /* atomic */
+    int refs;      /* atomic */
     int ex_direct; /* SSL ex_data index: set on direct-TLS connections */
     size_t n, cap;
     char **domains;

@@ -24,7 +24,8 @@ SSL *wb_tls_new_ssl(wb_tls *t, const char *domain, int direct);
 /* Channel binding (RFC 5929 tls-server-end-point, RFC 9266 tls-exporter) for an established
  * connection; returns the length written into out (at most 64), or -1 if unavailable. */
 int wb_tls_channel_binding(SSL *ssl, const char *type, uint8_t *out, size_t size);
-/* Whether tls-exporter is usable on this connection (TLS 1.3, or 1.2 with extended master secret). */
+/* Whether tls-exporter is usable on this connection (TLS 1.3, or 1.2 with extended master secret).
+ */
 int wb_tls_has_exporter(SSL *ssl);
 
 #endif

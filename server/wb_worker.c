@@ -1,5 +1,6 @@
 /* wb_worker: one thread, one event_base, its sessions and its storage connection. Other threads
- * reach a worker only through its mailbox (a locked list plus an event activated across threads). */
+ * reach a worker only through its mailbox (a locked list plus an event activated across threads).
+ */
 #include "wb_server.h"
 
 #include <stdlib.h>

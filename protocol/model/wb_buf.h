@@ -13,7 +13,7 @@ typedef struct wb_buf {
 } wb_buf;
 
 void wb_buf_init(wb_buf *b);
-void wb_buf_free(wb_buf *b); /* frees the contents, not b */
+void wb_buf_free(wb_buf *b);  /* frees the contents, not b */
 void wb_buf_reset(wb_buf *b); /* length 0, keeps memory */
 int wb_buf_append(wb_buf *b, const void *p, size_t len);
 int wb_buf_puts(wb_buf *b, const char *s);

@@ -42,9 +42,9 @@ const char *wb_msg_kind_name(wb_msg_kind k)
 const char *wb_msg_type_name(wb_msg_type t)
 {
     static const char *const names[] = {
-        "normal",     "chat",         "groupchat", "headline", "",    "unavailable",
-        "subscribe",  "subscribed",   "unsubscribe", "unsubscribed", "probe", "get",
-        "set",        "result",       "error",
+        "normal",      "chat",      "groupchat",  "headline",    "",
+        "unavailable", "subscribe", "subscribed", "unsubscribe", "unsubscribed",
+        "probe",       "get",       "set",        "result",      "error",
     };
     return names[t];
 }

@@ -42,10 +42,10 @@ typedef struct wb_msg {
     bool has_from, has_to;
     wb_jid from;
     wb_jid to;
-    char *id;     /* NULL when absent */
-    int priority; /* presence only */
+    char *id;              /* NULL when absent */
+    int priority;          /* presence only */
     struct wb_stanza *xml; /* the parsed XMPP stanza this came from, or NULL; owned */
-    char *bytes;  /* XMPP bytes to deliver (original bytes, from stamped); owned */
+    char *bytes;           /* XMPP bytes to deliver (original bytes, from stamped); owned */
     size_t bytes_len;
 } wb_msg;
 

@@ -73,8 +73,7 @@ typedef struct wb_xml_stream_cbs {
 
 typedef struct wb_xml_stream wb_xml_stream;
 
-wb_xml_stream *wb_xml_stream_new(const wb_xml_limits *lim, const wb_xml_stream_cbs *cbs,
-                                 void *ud);
+wb_xml_stream *wb_xml_stream_new(const wb_xml_limits *lim, const wb_xml_stream_cbs *cbs, void *ud);
 void wb_xml_stream_free(wb_xml_stream *xs);
 /* Forgets everything and expects a new stream header (after STARTTLS or SASL success). */
 int wb_xml_stream_reset(wb_xml_stream *xs);

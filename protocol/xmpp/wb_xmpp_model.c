@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WB_NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
+#define WB_NS_STANZAS    "urn:ietf:params:xml:ns:xmpp-stanzas"
 #define WB_NS_STREAM_ERR "urn:ietf:params:xml:ns:xmpp-streams"
 
 static const struct {
@@ -14,12 +14,17 @@ static const struct {
     int n;
     wb_msg_type dflt;
 } kinds[] = {
-    {WB_MSG_MESSAGE, "message",
-     {WB_MT_NORMAL, WB_MT_CHAT, WB_MT_GROUPCHAT, WB_MT_HEADLINE, WB_T_ERROR}, 5, WB_MT_NORMAL},
-    {WB_MSG_PRESENCE, "presence",
+    {WB_MSG_MESSAGE,
+     "message",
+     {WB_MT_NORMAL, WB_MT_CHAT, WB_MT_GROUPCHAT, WB_MT_HEADLINE, WB_T_ERROR},
+     5,
+     WB_MT_NORMAL},
+    {WB_MSG_PRESENCE,
+     "presence",
      {WB_PT_UNAVAILABLE, WB_PT_SUBSCRIBE, WB_PT_SUBSCRIBED, WB_PT_UNSUBSCRIBE, WB_PT_UNSUBSCRIBED,
       WB_PT_PROBE, WB_T_ERROR},
-     7, WB_PT_AVAILABLE},
+     7,
+     WB_PT_AVAILABLE},
     {WB_MSG_IQ, "iq", {WB_IT_GET, WB_IT_SET, WB_IT_RESULT, WB_T_ERROR}, 4, WB_T_ERROR},
 };
 
@@ -222,8 +227,8 @@ wb_msg *wb_xmpp_error_reply(const wb_msg *m, wb_stanza_err e, const char *text)
     wb_buf b;
     wb_buf_init(&b);
     wb_xmpp_open_tag(&b, r->kind, r->type, r->has_from ? &r->from : NULL, &r->to, r->id);
-    wb_buf_printf(&b, "><error type='%s'><%s xmlns='" WB_NS_STANZAS "'/>",
-                  wb_stanza_err_type(e), wb_stanza_err_name(e));
+    wb_buf_printf(&b, "><error type='%s'><%s xmlns='" WB_NS_STANZAS "'/>", wb_stanza_err_type(e),
+                  wb_stanza_err_name(e));
     if (text) {
         wb_buf_puts(&b, "<text xmlns='" WB_NS_STANZAS "'>");
         wb_buf_xml_escape_str(&b, text);
