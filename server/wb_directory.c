@@ -6,10 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct wb_dir_res {
+    wb_dir_target t;
+    wb_msg *last; /* last available presence, referenced */
+} wb_dir_res;
+
 typedef struct wb_dir_acct {
     struct wb_dir_acct *next;
     char *bare;
-    wb_dir_target *res;
+    wb_dir_res *res;
     size_t n, cap;
 } wb_dir_acct;
 
@@ -40,6 +45,8 @@ wb_directory *wb_directory_new(void)
 
 static void wb_dir_acct_free(wb_dir_acct *a)
 {
+    for (size_t i = 0; i < a->n; i++)
+        wb_msg_unref(a->res[i].last);
     free(a->bare);
     free(a->res);
     free(a);
@@ -106,10 +113,10 @@ static int wb_dir_key(const wb_jid *jid, char *bare, size_t size)
     return wb_jid_bare(jid, bare, size) < 0 ? -1 : 0;
 }
 
-static wb_dir_target *wb_dir_res(wb_dir_acct *a, const char *resource)
+static wb_dir_res *wb_dir_res_find(wb_dir_acct *a, const char *resource)
 {
     for (size_t i = 0; i < a->n; i++)
-        if (strcmp(a->res[i].resource, resource) == 0)
+        if (strcmp(a->res[i].t.resource, resource) == 0)
             return &a->res[i];
     return NULL;
 }
@@ -142,27 +149,28 @@ int wb_directory_bind(wb_directory *d, const wb_jid *jid, uint64_t sid, int work
     wb_dir_acct *a = wb_dir_acct_get(d, bare);
     if (!a)
         goto out;
-    wb_dir_target *t = wb_dir_res(a, jid->resource);
-    if (t) {
-        *replaced = *t; /* newest wins (RFC 6120 7.7.2.2) */
+    wb_dir_res *r = wb_dir_res_find(a, jid->resource);
+    if (r) {
+        *replaced = r->t; /* newest wins (RFC 6120 7.7.2.2) */
+        wb_msg_unref(r->last);
     } else {
         if (a->n >= max_resources)
             goto out;
         if (a->n == a->cap) {
             size_t cap = a->cap ? a->cap * 2 : 2;
-            wb_dir_target *r = realloc(a->res, cap * sizeof(*r));
-            if (!r)
+            wb_dir_res *nr = realloc(a->res, cap * sizeof(*nr));
+            if (!nr)
                 goto out;
-            a->res = r;
+            a->res = nr;
             a->cap = cap;
         }
-        t = &a->res[a->n++];
+        r = &a->res[a->n++];
         d->n_res++;
     }
-    memset(t, 0, sizeof(*t));
-    t->sid = sid;
-    t->worker = worker;
-    strcpy(t->resource, jid->resource);
+    memset(r, 0, sizeof(*r));
+    r->t.sid = sid;
+    r->t.worker = worker;
+    strcpy(r->t.resource, jid->resource);
     rc = 0;
 out:
     pthread_rwlock_unlock(&d->lock);
@@ -178,10 +186,11 @@ bool wb_directory_unbind(wb_directory *d, const wb_jid *jid, uint64_t sid)
     pthread_rwlock_wrlock(&d->lock);
     wb_dir_acct **slot = wb_dir_slot(d, bare);
     wb_dir_acct *a = *slot;
-    wb_dir_target *t = a ? wb_dir_res(a, jid->resource) : NULL;
-    if (t && t->sid == sid) {
+    wb_dir_res *r = a ? wb_dir_res_find(a, jid->resource) : NULL;
+    if (r && r->t.sid == sid) {
         removed = true;
-        *t = a->res[--a->n];
+        wb_msg_unref(r->last);
+        *r = a->res[--a->n];
         d->n_res--;
         if (a->n == 0) {
             *slot = a->next;
@@ -194,19 +203,36 @@ bool wb_directory_unbind(wb_directory *d, const wb_jid *jid, uint64_t sid)
 }
 
 void wb_directory_set_presence(wb_directory *d, const wb_jid *jid, uint64_t sid, bool available,
-                               int priority)
+                               int priority, wb_msg *last)
 {
     char bare[WB_JID_MAX + 1];
     if (wb_dir_key(jid, bare, sizeof(bare)) < 0)
         return;
     pthread_rwlock_wrlock(&d->lock);
     wb_dir_acct *a = *wb_dir_slot(d, bare);
-    wb_dir_target *t = a ? wb_dir_res(a, jid->resource) : NULL;
-    if (t && t->sid == sid) {
-        t->available = available;
-        t->priority = priority;
+    wb_dir_res *r = a ? wb_dir_res_find(a, jid->resource) : NULL;
+    if (r && r->t.sid == sid) {
+        r->t.available = available;
+        r->t.priority = priority;
+        wb_msg_unref(r->last);
+        r->last = available && last ? wb_msg_ref(last) : NULL;
     }
     pthread_rwlock_unlock(&d->lock);
+}
+
+size_t wb_directory_presences(wb_directory *d, const wb_jid *jid, wb_msg **out, size_t max)
+{
+    char bare[WB_JID_MAX + 1];
+    if (wb_dir_key(jid, bare, sizeof(bare)) < 0)
+        return 0;
+    size_t n = 0;
+    pthread_rwlock_rdlock(&d->lock);
+    wb_dir_acct *a = *wb_dir_slot(d, bare);
+    for (size_t i = 0; a && i < a->n && n < max; i++)
+        if (a->res[i].t.available && a->res[i].last)
+            out[n++] = wb_msg_ref(a->res[i].last);
+    pthread_rwlock_unlock(&d->lock);
+    return n;
 }
 
 size_t wb_directory_lookup(wb_directory *d, const wb_jid *jid, wb_dir_target *out, size_t max)
@@ -218,7 +244,7 @@ size_t wb_directory_lookup(wb_directory *d, const wb_jid *jid, wb_dir_target *ou
     pthread_rwlock_rdlock(&d->lock);
     wb_dir_acct *a = *wb_dir_slot(d, bare);
     for (size_t i = 0; a && i < a->n && n < max; i++)
-        out[n++] = a->res[i];
+        out[n++] = a->res[i].t;
     pthread_rwlock_unlock(&d->lock);
     return n;
 }
@@ -231,9 +257,9 @@ bool wb_directory_find(wb_directory *d, const wb_jid *jid, wb_dir_target *out)
     bool found = false;
     pthread_rwlock_rdlock(&d->lock);
     wb_dir_acct *a = *wb_dir_slot(d, bare);
-    wb_dir_target *t = a ? wb_dir_res(a, jid->resource) : NULL;
-    if (t) {
-        *out = *t;
+    wb_dir_res *r = a ? wb_dir_res_find(a, jid->resource) : NULL;
+    if (r) {
+        *out = r->t;
         found = true;
     }
     pthread_rwlock_unlock(&d->lock);

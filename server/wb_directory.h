@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "wb_jid.h"
+#include "wb_msg.h"
 
 typedef struct wb_directory wb_directory;
 
@@ -29,8 +30,13 @@ int wb_directory_bind(wb_directory *d, const wb_jid *jid, uint64_t sid, int work
                       size_t max_resources, wb_dir_target *replaced);
 /* Removes jid if it is still bound to sid; false when a newer session holds it. */
 bool wb_directory_unbind(wb_directory *d, const wb_jid *jid, uint64_t sid);
+/* Records the session's presence; last (may be NULL) is the last available presence it sent,
+ * of which the directory keeps a reference (for probes and newly approved subscribers). */
 void wb_directory_set_presence(wb_directory *d, const wb_jid *jid, uint64_t sid, bool available,
-                               int priority);
+                               int priority, wb_msg *last);
+/* References to the last presence of each available resource of the account; returns how many
+ * (the caller unrefs each). */
+size_t wb_directory_presences(wb_directory *d, const wb_jid *jid, wb_msg **out, size_t max);
 /* Copies up to max resources of the account (bare part of jid) into out; returns how many. */
 size_t wb_directory_lookup(wb_directory *d, const wb_jid *jid, wb_dir_target *out, size_t max);
 /* Finds the full JID; returns true and fills *out. */

@@ -3,7 +3,8 @@
 import os
 import sys
 
-from wbinteg import NS_CLIENT, NS_DISCO_INFO, XmppConn, cert_der, check, stanza_error, test
+from wbinteg import (NS_CLIENT, NS_DISCO_INFO, XmppConn, cert_der, check, local_name,
+                     stanza_error, test)
 
 
 def is_tag(name, **attrs):
@@ -77,6 +78,26 @@ def subscription_request_to_bare_jid_reaches_contact(suite):
     el = b.wait_for(is_tag('presence', type='subscribe'), 10, 'subscription request')
     check(el.get('from') == 'suba@localhost',
           'request from %s, wanted the bare JID suba@localhost' % el.get('from'))
+
+
+@test
+def approving_a_subscription_sends_the_contacts_current_presence(suite):
+    srv = suite.server()
+    a = srv.login('appra', 'home')
+    b = srv.login('apprb', 'desk')
+    a.send('<presence/>')
+    b.send('<presence><show>dnd</show><status>in a meeting</status></presence>')
+    a.ping()
+    b.ping()
+    a.send("<presence to='apprb@localhost' type='subscribe'/>")
+    b.wait_for(is_tag('presence', type='subscribe'), 10, 'subscription request')
+    b.send("<presence to='appra@localhost' type='subscribed'/>")
+    el = a.wait_for(is_tag('presence', type='subscribed'), 10, 'the approval')
+    check(el.get('from') == 'apprb@localhost', 'approval from %s' % el.get('from'))
+    el = a.wait_for(lambda e: local_name(e.tag) == 'presence' and e.get('type') is None and
+                    e.get('from') == 'apprb@localhost/desk', 10, "the contact's presence")
+    status = [x.text for x in el if local_name(x.tag) == 'status']
+    check(status == ['in a meeting'], 'status not carried over: %r' % status)
 
 
 @test
