@@ -1,37 +1,18 @@
 /* Storage, asynchronous side: one libpq connection per worker driven by that worker's event loop
  * (pipeline mode, FIFO requests, reconnection with back-off). Not thread-safe by design. */
-#include "wb_store.h"
+#include "wb_store_int.h"
 
 #include <event2/event.h>
 #include <libpq-fe.h>
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "wb_log.h"
 
-#define WB_STORE_PART_MAX        1023 /* bytes of a prepared node or domain */
-#define WB_STORE_BACKOFF_MAX     10   /* seconds */
-#define WB_STORE_CONNECT_TIMEOUT 10   /* seconds for one connection attempt */
-
-static const char wb_store_auth_sql[] =
-    "SELECT a.id, a.disabled, s.hash, s.salt, s.iterations, s.stored_key, s.server_key "
-    "FROM accounts a LEFT JOIN account_scram s ON s.account_id = a.id "
-    "WHERE a.domain = $1 AND a.node = $2";
+#define WB_STORE_BACKOFF_MAX     10 /* seconds */
+#define WB_STORE_CONNECT_TIMEOUT 10 /* seconds for one connection attempt */
 
 typedef enum { WB_STORE_DOWN, WB_STORE_CONNECTING, WB_STORE_READY } wb_store_state;
-
-struct wb_store_req {
-    wb_store_req *next;
-    wb_store_auth_cb cb;
-    void *arg;
-    bool cancelled; /* the callback must not be called */
-    bool sent;      /* its query and sync are in the pipeline */
-    bool answered;  /* the callback has run (or was skipped) */
-    const char *node;
-    const char *domain;
-    char data[]; /* node and domain, NUL-terminated */
-};
 
 struct wb_store {
     struct event_base *base;
@@ -51,7 +32,7 @@ struct wb_store {
 static void wb_store_connect(wb_store *st);
 static void wb_store_go_down(wb_store *st, const char *reason);
 
-static void wb_store_reason(char *out, size_t size, const char *msg)
+void wb_store_reason(char *out, size_t size, const char *msg)
 {
     size_t n = strcspn(msg ? msg : "", "\r\n");
     if (n >= size)
@@ -87,7 +68,7 @@ static void wb_store_fail_all(wb_store *st)
     while (r != NULL) {
         wb_store_req *next = r->next;
         if (!r->cancelled && !r->answered)
-            r->cb(r->arg, WB_STORE_UNAVAILABLE, NULL);
+            r->deliver(r, NULL);
         free(r);
         r = next;
     }
@@ -137,8 +118,8 @@ static void wb_store_send_pending(wb_store *st)
     if (st->unsent == NULL)
         return;
     for (wb_store_req *r = st->unsent; r != NULL; r = r->next) {
-        const char *const values[] = {r->domain, r->node};
-        if (!PQsendQueryParams(st->conn, wb_store_auth_sql, 2, NULL, values, NULL, NULL, 1) ||
+        if (!PQsendQueryParams(st->conn, r->sql, r->nparams, NULL, r->values, r->lengths,
+                               r->formats, 1) ||
             !PQpipelineSync(st->conn)) {
             wb_store_go_down(st, PQerrorMessage(st->conn));
             return;
@@ -160,77 +141,6 @@ static void wb_store_kick_cb(evutil_socket_t fd, short what, void *arg)
         wb_store_send_pending(st);
 }
 
-static uint64_t wb_store_be(const char *p, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v = (v << 8) | (uint8_t)p[i];
-    return v;
-}
-
-/* Copies a binary bytea column of at most max bytes; -1 if NULL or too long. */
-static int wb_store_bytes(const PGresult *res, int row, int col, uint8_t *out, size_t max,
-                          size_t *len)
-{
-    if (PQgetisnull(res, row, col) || (size_t)PQgetlength(res, row, col) > max)
-        return -1;
-    *len = (size_t)PQgetlength(res, row, col);
-    memcpy(out, PQgetvalue(res, row, col), *len);
-    return 0;
-}
-
-/* One row of the auth query: the account, and one credential unless the join found none. */
-static int wb_store_parse_row(const PGresult *res, int row, wb_account_auth *a)
-{
-    if (PQgetlength(res, row, 0) != 8 || PQgetlength(res, row, 1) != 1)
-        return -1;
-    a->id = (int64_t)wb_store_be(PQgetvalue(res, row, 0), 8);
-    a->disabled = PQgetvalue(res, row, 1)[0] != 0;
-    if (PQgetisnull(res, row, 2))
-        return 0;
-    if (PQgetlength(res, row, 2) != 2 || PQgetlength(res, row, 4) != 4)
-        return -1;
-    const uint64_t h = wb_store_be(PQgetvalue(res, row, 2), 2);
-    if (h > WB_SCRAM_SHA256)
-        return -1;
-    wb_scram_cred *c = &a->scram[h];
-    const size_t want = wb_scram_hash_len((wb_scram_hash)h);
-    size_t klen1 = 0, klen2 = 0;
-    c->iterations = (uint32_t)wb_store_be(PQgetvalue(res, row, 4), 4);
-    if (wb_store_bytes(res, row, 3, c->salt, WB_SCRAM_SALT_MAX, &c->salt_len) < 0 ||
-        wb_store_bytes(res, row, 5, c->stored_key, WB_SCRAM_KEY_MAX, &klen1) < 0 ||
-        wb_store_bytes(res, row, 6, c->server_key, WB_SCRAM_KEY_MAX, &klen2) < 0 || klen1 != want ||
-        klen2 != want)
-        return -1;
-    return 0;
-}
-
-static void wb_store_deliver(wb_store_req *r, const PGresult *res)
-{
-    wb_account_auth a;
-    wb_store_status status = WB_STORE_OK;
-    memset(&a, 0, sizeof(a)); /* a missing credential has iterations == 0 */
-    r->answered = true;
-    if (r->cancelled)
-        return;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        char line[256];
-        wb_store_reason(line, sizeof(line), PQresultErrorMessage(res));
-        wb_warn("storage: account query failed: %s", line);
-        status = WB_STORE_UNAVAILABLE;
-    } else if (PQntuples(res) == 0) {
-        status = WB_STORE_NOT_FOUND;
-    }
-    for (int i = 0; status == WB_STORE_OK && i < PQntuples(res); i++) {
-        if (wb_store_parse_row(res, i, &a) < 0) {
-            wb_warn("storage: malformed credentials in the database");
-            status = WB_STORE_UNAVAILABLE;
-        }
-    }
-    r->cb(r->arg, status, status == WB_STORE_OK ? &a : NULL);
-    sodium_memzero(&a, sizeof(a));
-}
-
 /* Reads what has arrived: per request, its result, a NULL, then the sync point. */
 static void wb_store_read_results(wb_store *st)
 {
@@ -250,7 +160,9 @@ static void wb_store_read_results(wb_store *st)
                 st->tail = NULL;
             free(r);
         } else if (!r->answered) {
-            wb_store_deliver(r, res);
+            r->answered = true;
+            if (!r->cancelled)
+                r->deliver(r, res);
         }
         PQclear(res);
     }
@@ -383,19 +295,31 @@ void wb_store_free(wb_store *st)
     free(st);
 }
 
-wb_store_req *wb_store_account_auth(wb_store *st, const char *node, const char *domain,
-                                    wb_store_auth_cb cb, void *arg)
+wb_store_req *wb_store_submit(wb_store *st, const char *sql, const wb_store_param *params,
+                              int nparams, wb_store_deliver_fn deliver, void (*cb)(void), void *arg)
 {
-    const size_t nlen = strlen(node), dlen = strlen(domain);
-    if (nlen > WB_STORE_PART_MAX || dlen > WB_STORE_PART_MAX)
+    size_t size = 0;
+    if (nparams < 0 || nparams > WB_STORE_MAX_PARAMS)
         return NULL;
-    wb_store_req *r = calloc(1, sizeof(*r) + nlen + dlen + 2);
+    for (int i = 0; i < nparams; i++)
+        size += params[i].len < 0 ? strlen(params[i].p) + 1 : (size_t)params[i].len + 1;
+    wb_store_req *r = calloc(1, sizeof(*r) + size);
     if (r == NULL)
         return NULL;
-    memcpy(r->data, node, nlen + 1);
-    memcpy(r->data + nlen + 1, domain, dlen + 1);
-    r->node = r->data;
-    r->domain = r->data + nlen + 1;
+    char *p = r->data;
+    for (int i = 0; i < nparams; i++) {
+        const size_t n = params[i].len < 0 ? strlen(params[i].p) : (size_t)params[i].len;
+        if (n)
+            memcpy(p, params[i].p, n);
+        p[n] = '\0';
+        r->values[i] = p;
+        r->lengths[i] = (int)n;
+        r->formats[i] = params[i].binary;
+        p += n + 1;
+    }
+    r->sql = sql;
+    r->nparams = nparams;
+    r->deliver = deliver;
     r->cb = cb;
     r->arg = arg;
     if (st->tail != NULL)
