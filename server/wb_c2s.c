@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 
 #include "wb_log.h"
+#include "wb_modules.h"
 #include "wb_router.h"
 #include "wb_xmpp_model.h"
 
@@ -43,6 +44,26 @@ const wb_jid *wb_c2s_jid(const wb_c2s *c)
 wb_c2s *wb_c2s_next(const wb_c2s *c)
 {
     return c->next;
+}
+
+unsigned wb_c2s_flags(const wb_c2s *c)
+{
+    return c->flags;
+}
+
+void wb_c2s_set_flags(wb_c2s *c, unsigned flags)
+{
+    c->flags |= flags;
+}
+
+bool wb_c2s_available(const wb_c2s *c)
+{
+    return c->available;
+}
+
+int wb_c2s_priority(const wb_c2s *c)
+{
+    return c->priority;
 }
 
 wb_c2s *wb_c2s_hnext(const wb_c2s *c)
@@ -81,6 +102,8 @@ void wb_c2s_send_str(wb_c2s *c, const char *s)
 
 void wb_c2s_deliver(wb_c2s *c, const wb_msg *m)
 {
+    if ((m->flags & WB_MSG_F_ROSTER_PUSH) && !(c->flags & WB_C2S_F_ROSTER_REQUESTED))
+        return;
     if (!c->closing && m->bytes)
         wb_c2s_send(c, m->bytes, m->bytes_len);
 }
@@ -161,8 +184,11 @@ void wb_c2s_free(wb_c2s *c)
 {
     if (c->bound) {
         /* A session replaced by a newer one for the same full JID announces nothing. */
-        if (wb_directory_unbind(c->w->srv->dir, &c->jid, c->id))
+        if (wb_directory_unbind(c->w->srv->dir, &c->jid, c->id)) {
+            bool was_available = c->available;
             wb_c2s_presence_end(c);
+            wb_modules_ended(c->w, &c->jid, c->id, was_available);
+        }
         char full[WB_JID_MAX + 1];
         wb_jid_full(&c->jid, full, sizeof(full));
         wb_info("c2s %llu: %s disconnected", (unsigned long long)c->id, full);
@@ -498,6 +524,7 @@ static int wb_c2s_bind(wb_c2s *c, const wb_stanza *st, wb_el bind)
     wb_buf_free(&b);
     wb_info("c2s %llu: bound %s", (unsigned long long)c->id, full);
     wb_c2s_arm_timer(c, srv->cfg->idle_timeout);
+    wb_modules_bound(c->w, c);
     return WB_XML_CONTINUE;
 }
 
@@ -549,10 +576,22 @@ static int wb_c2s_bound_stanza(wb_c2s *c, wb_stanza *st)
         }
         return WB_XML_CONTINUE;
     }
-    if (m->kind == WB_MSG_PRESENCE && wb_c2s_presence_out(c, m))
-        return WB_XML_CONTINUE;
-    wb_route(c->w, m);
+    wb_modules_outbound(c->w, c->id, m, 0); /* then wb_c2s_outbound_done */
     return WB_XML_CONTINUE;
+}
+
+void wb_c2s_outbound_done(wb_worker *w, uint64_t sid, wb_msg *m)
+{
+    if (m->kind == WB_MSG_PRESENCE) {
+        wb_c2s *c = wb_worker_session(w, sid);
+        if (!c || c->closing) {
+            wb_msg_unref(m);
+            return;
+        }
+        if (wb_c2s_presence_out(c, m))
+            return;
+    }
+    wb_route(w, m);
 }
 
 static int wb_c2s_on_stanza(void *ud, wb_stanza *st)

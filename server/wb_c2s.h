@@ -21,6 +21,16 @@ uint64_t wb_c2s_id(const wb_c2s *c);
 /* The bound full JID, or NULL before binding. */
 const wb_jid *wb_c2s_jid(const wb_c2s *c);
 wb_c2s *wb_c2s_next(const wb_c2s *c);
+/* Per-session flags that modules set and read. */
+#define WB_C2S_F_ROSTER_REQUESTED 0x1u /* an "interested resource": gets roster pushes */
+#define WB_C2S_F_INITIAL_PRESENCE 0x2u /* has sent its initial presence */
+unsigned wb_c2s_flags(const wb_c2s *c);
+void wb_c2s_set_flags(wb_c2s *c, unsigned flags);
+bool wb_c2s_available(const wb_c2s *c);
+int wb_c2s_priority(const wb_c2s *c);
+/* The end of the outbound hooks (wb_modules_outbound): presence without 'to' goes to the
+ * session's presence handling, everything else to the router. Consumes m. */
+void wb_c2s_outbound_done(wb_worker *w, uint64_t sid, wb_msg *m);
 /* Next session in the same wb_worker.by_sid chain. */
 wb_c2s *wb_c2s_hnext(const wb_c2s *c);
 

@@ -49,6 +49,7 @@ struct wb_c2s {
     bool cb_type_refused; /* a -PLUS attempt asked for a channel binding we lack */
     bool available;
     int priority;
+    unsigned flags; /* WB_C2S_F_* */
     char domain[WB_JID_PART_MAX + 1];
     char node[WB_JID_PART_MAX + 1];
     wb_jid jid;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wb_modules.h"
 #include "wb_router.h"
 #include "wb_xmpp_model.h"
 
@@ -110,6 +111,10 @@ bool wb_c2s_presence_out(wb_c2s *c, wb_msg *m)
         c->priority = m->priority;
         wb_directory_set_presence(c->w->srv->dir, &c->jid, c->id, avail, m->priority, m);
         wb_presence_to_own_resources(c, m);
+        bool initial = avail && !(c->flags & WB_C2S_F_INITIAL_PRESENCE);
+        if (initial)
+            c->flags |= WB_C2S_F_INITIAL_PRESENCE;
+        wb_modules_presence(c->w, c, m, initial);
         if (!avail) {
             /* RFC 6121 4.5.2: the session itself also learns it is now unavailable. */
             wb_c2s_deliver(c, m);

@@ -48,7 +48,7 @@ static void wb_route_message_bare(wb_worker *w, wb_msg *m, const wb_dir_target *
             sent++;
         }
     }
-    if (!sent && m->type != WB_MT_HEADLINE)
+    if (!sent && m->type != WB_MT_HEADLINE && wb_modules_undeliverable(w, m) == WB_MOD_PASS)
         wb_route_error(w, m, WB_STE_SERVICE_UNAVAILABLE, NULL);
 }
 
@@ -95,6 +95,15 @@ static void wb_route_full(wb_worker *w, wb_msg *m)
         wb_route_error(w, m, WB_STE_SERVICE_UNAVAILABLE, NULL);
 }
 
+void wb_route_local(wb_worker *w, wb_msg *m)
+{
+    if (wb_jid_has_resource(&m->to))
+        wb_route_full(w, m);
+    else
+        wb_route_bare(w, m);
+    wb_msg_unref(m);
+}
+
 void wb_route(wb_worker *w, wb_msg *m)
 {
     if (!m->has_to) {
@@ -105,7 +114,8 @@ void wb_route(wb_worker *w, wb_msg *m)
             m->to = m->from;
             m->to.resource[0] = '\0';
             m->has_to = true;
-            wb_route_bare(w, m);
+            wb_modules_inbound(w, m, 0);
+            return;
         }
     } else if (!wb_server_serves(w->srv, m->to.domain)) {
         /* Federation is not there yet: every remote domain is unreachable. */
@@ -115,10 +125,9 @@ void wb_route(wb_worker *w, wb_msg *m)
             wb_route_error(w, m, WB_STE_SERVICE_UNAVAILABLE, NULL);
         else if (m->kind == WB_MSG_IQ && (m->type == WB_IT_GET || m->type == WB_IT_SET))
             wb_modules_iq(w, m, true);
-    } else if (wb_jid_has_resource(&m->to)) {
-        wb_route_full(w, m);
     } else {
-        wb_route_bare(w, m);
+        wb_modules_inbound(w, m, 0); /* then wb_route_local */
+        return;
     }
     wb_msg_unref(m);
 }

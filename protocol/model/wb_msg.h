@@ -45,9 +45,13 @@ typedef struct wb_msg {
     char *id;              /* NULL when absent */
     int priority;          /* presence only */
     struct wb_stanza *xml; /* the parsed XMPP stanza this came from, or NULL; owned */
+    unsigned flags;        /* WB_MSG_F_* */
     char *bytes;           /* XMPP bytes to deliver (original bytes, from stamped); owned */
     size_t bytes_len;
 } wb_msg;
+
+/* Delivered only to sessions that asked for their roster (RFC 6121 2.1.6 roster pushes). */
+#define WB_MSG_F_ROSTER_PUSH 0x1u
 
 /* Returns a message with one reference; fields are filled by the adapter. */
 wb_msg *wb_msg_new(wb_msg_kind kind, wb_msg_type type);

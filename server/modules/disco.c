@@ -47,4 +47,4 @@ static const wb_iq_handler wb_disco_iq[] = {
     {NULL, NULL, NULL, NULL},
 };
 
-const wb_module wb_mod_disco = {"disco", wb_disco_features, wb_disco_iq};
+const wb_module wb_mod_disco = {.name = "disco", .features = wb_disco_features, .iq = wb_disco_iq};

@@ -20,4 +20,4 @@ static const wb_iq_handler wb_ping_iq[] = {
     {NULL, NULL, NULL, NULL},
 };
 
-const wb_module wb_mod_ping = {"ping", wb_ping_features, wb_ping_iq};
+const wb_module wb_mod_ping = {.name = "ping", .features = wb_ping_features, .iq = wb_ping_iq};

@@ -36,4 +36,5 @@ static const wb_iq_handler wb_version_iq[] = {
     {NULL, NULL, NULL, NULL},
 };
 
-const wb_module wb_mod_version = {"version", wb_version_features, wb_version_iq};
+const wb_module wb_mod_version = {
+    .name = "version", .features = wb_version_features, .iq = wb_version_iq};

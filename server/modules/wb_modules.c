@@ -40,6 +40,59 @@ void wb_modules_features(void (*fn)(void *arg, const char *feature), void *arg)
             fn(arg, *f);
 }
 
+int wb_modules_index(const wb_module *mod)
+{
+    for (size_t i = 0; i < WB_N_MODULES; i++)
+        if (wb_modules[i] == mod)
+            return (int)i;
+    return (int)WB_N_MODULES;
+}
+
+void wb_modules_bound(wb_worker *w, wb_c2s *c)
+{
+    for (size_t i = 0; i < WB_N_MODULES; i++)
+        if (wb_modules[i]->bound)
+            wb_modules[i]->bound(w, c);
+}
+
+void wb_modules_presence(wb_worker *w, wb_c2s *c, const wb_msg *m, bool initial)
+{
+    for (size_t i = 0; i < WB_N_MODULES; i++)
+        if (wb_modules[i]->presence)
+            wb_modules[i]->presence(w, c, m, initial);
+}
+
+void wb_modules_ended(wb_worker *w, const wb_jid *full, uint64_t sid, bool was_available)
+{
+    for (size_t i = 0; i < WB_N_MODULES; i++)
+        if (wb_modules[i]->ended)
+            wb_modules[i]->ended(w, full, sid, was_available);
+}
+
+void wb_modules_outbound(wb_worker *w, uint64_t sid, wb_msg *m, int from_index)
+{
+    for (size_t i = (size_t)from_index; i < WB_N_MODULES; i++)
+        if (wb_modules[i]->outbound && wb_modules[i]->outbound(w, sid, m) == WB_MOD_HANDLED)
+            return;
+    wb_c2s_outbound_done(w, sid, m);
+}
+
+void wb_modules_inbound(wb_worker *w, wb_msg *m, int from_index)
+{
+    for (size_t i = (size_t)from_index; i < WB_N_MODULES; i++)
+        if (wb_modules[i]->inbound && wb_modules[i]->inbound(w, m) == WB_MOD_HANDLED)
+            return;
+    wb_route_local(w, m);
+}
+
+wb_mod_result wb_modules_undeliverable(wb_worker *w, wb_msg *m)
+{
+    for (size_t i = 0; i < WB_N_MODULES; i++)
+        if (wb_modules[i]->undeliverable && wb_modules[i]->undeliverable(w, m) == WB_MOD_HANDLED)
+            return WB_MOD_HANDLED;
+    return WB_MOD_PASS;
+}
+
 void wb_modules_reply(wb_worker *w, const wb_msg *m, const char *payload)
 {
     wb_msg *r = wb_xmpp_iq_result(m, payload, payload ? strlen(payload) : 0);

@@ -1,17 +1,24 @@
 /* Feature modules: each module (one file under server/modules/, named after its feature) lists
- * the disco features it adds and the iq payloads it handles; this table is the tree's index of
- * which XEP lives where. Handlers run on the worker of the session that sent the request. */
+ * the disco features it adds, the iq payloads it handles and the hooks it wants; the table in
+ * wb_modules.c is the tree's index of which XEP lives where. Everything runs on the worker of the
+ * session concerned. Across asynchronous work a module keeps a session's id (wb_c2s_id), never
+ * its pointer: the session may be gone when the answer comes (wb_worker_session says). */
 #ifndef WB_MODULES_H
 #define WB_MODULES_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "wb_c2s.h"
 #include "wb_msg.h"
 #include "wb_server.h"
 
 typedef enum { WB_MOD_PASS = 0, WB_MOD_HANDLED } wb_mod_result;
 
-/* An iq handler: m is the request (not consumed). A handler that returns WB_MOD_HANDLED has
- * sent a result or an error through the router. `to_server` tells whether the iq was addressed
- * to the server itself (no node) rather than to an account. */
+/* An iq handler: m is the request (not consumed; take a reference to keep it across async work).
+ * A handler that returns WB_MOD_HANDLED sends (now or later) a result or an error through the
+ * router. `to_server` tells whether the iq was addressed to the server itself (no node) rather
+ * than to an account (its bare JID, or no 'to' at all: the sender's own account). */
 typedef wb_mod_result (*wb_iq_fn)(wb_worker *w, const wb_msg *m, const char *ns, bool to_server);
 
 typedef struct wb_iq_handler {
@@ -24,6 +31,25 @@ typedef struct wb_module {
     const char *name;
     const char *const *features; /* disco#info features of the server, NULL-terminated */
     const wb_iq_handler *iq;     /* terminated by an entry with ns == NULL */
+    /* Optional hooks (NULL when unused). */
+    /* A session bound its resource. */
+    void (*bound)(wb_worker *w, wb_c2s *c);
+    /* A session sent broadcast presence (no 'to'); initial: its first available presence. Runs
+     * after the presence went to the account's own resources. m is not consumed. */
+    void (*presence)(wb_worker *w, wb_c2s *c, const wb_msg *m, bool initial);
+    /* A bound session ends (its resource is already unbound). `was_available` tells whether it
+     * had sent available presence. */
+    void (*ended)(wb_worker *w, const wb_jid *full, uint64_t sid, bool was_available);
+    /* A stanza from the local session sid before it is routed. HANDLED: the module took m (it
+     * owns the reference) and either dropped it, answered it, or will continue with
+     * wb_modules_outbound(w, sid, m, index + 1) where index is its position in the table. */
+    wb_mod_result (*outbound)(wb_worker *w, uint64_t sid, wb_msg *m);
+    /* A stanza for a local account (m->to has a node) before delivery; same contract, continued
+     * with wb_modules_inbound(w, m, index + 1). */
+    wb_mod_result (*inbound)(wb_worker *w, wb_msg *m);
+    /* A message for an account with no available resource that would take it. HANDLED: taken
+     * (stored, or answered with an error); PASS: the router answers service-unavailable. */
+    wb_mod_result (*undeliverable)(wb_worker *w, wb_msg *m);
 } wb_module;
 
 /* Dispatches an iq get/set addressed to the server or to an account; answers
@@ -33,5 +59,17 @@ void wb_modules_iq(wb_worker *w, const wb_msg *m, bool to_server);
 void wb_modules_features(void (*fn)(void *arg, const char *feature), void *arg);
 /* Sends an iq result with payload (XML text or NULL) to the requester. */
 void wb_modules_reply(wb_worker *w, const wb_msg *m, const char *payload);
+/* Index of a module in the table (for the continuation calls below). */
+int wb_modules_index(const wb_module *mod);
+
+/* Hook runners. The stanza runners consume m: after the last hook, outbound stanzas go to the
+ * session's presence handling or the router, inbound ones are delivered. */
+void wb_modules_bound(wb_worker *w, wb_c2s *c);
+void wb_modules_presence(wb_worker *w, wb_c2s *c, const wb_msg *m, bool initial);
+void wb_modules_ended(wb_worker *w, const wb_jid *full, uint64_t sid, bool was_available);
+void wb_modules_outbound(wb_worker *w, uint64_t sid, wb_msg *m, int from_index);
+void wb_modules_inbound(wb_worker *w, wb_msg *m, int from_index);
+/* Returns WB_MOD_HANDLED when some module took the undeliverable message. */
+wb_mod_result wb_modules_undeliverable(wb_worker *w, wb_msg *m);
 
 #endif
