@@ -46,6 +46,26 @@ wb_c2s *wb_c2s_next(const wb_c2s *c)
     return c->next;
 }
 
+void wb_c2s_send_raw(wb_c2s *c, const char *data, size_t len)
+{
+    wb_c2s_send(c, data, len);
+}
+
+const char *wb_c2s_domain(const wb_c2s *c)
+{
+    return c->domain;
+}
+
+const char *wb_c2s_peer(const wb_c2s *c)
+{
+    return c->peer;
+}
+
+bool wb_c2s_is_tls(const wb_c2s *c)
+{
+    return c->tls_on;
+}
+
 unsigned wb_c2s_flags(const wb_c2s *c)
 {
     return c->flags;
@@ -144,6 +164,8 @@ void wb_c2s_send_features(wb_c2s *c)
     if (c->authed)
         wb_buf_puts(&b, "<bind xmlns='" WB_NS_BIND "'/><session xmlns='" WB_NS_SESSION
                         "'><optional/></session>");
+    if (c->tls_on || !cfg->require_starttls)
+        wb_modules_stream_features(c, &b, c->authed);
     wb_buf_puts(&b, "</stream:features>");
     wb_c2s_send(c, b.data, b.len);
     wb_buf_free(&b);
@@ -615,6 +637,10 @@ static int wb_c2s_on_stanza(void *ud, wb_stanza *st)
             rc = wb_c2s_sasl_abort(c);
         else
             rc = WB_SE_UNSUPPORTED_STANZA_TYPE;
+    } else if (!c->authed && (c->tls_on || !c->w->srv->cfg->require_starttls) &&
+               strcmp(name, "iq") == 0 && strcmp(ns, WB_NS_CLIENT) == 0 &&
+               wb_modules_preauth_iq(c->w, c, st) == WB_MOD_HANDLED) {
+        rc = WB_XML_CONTINUE;
     } else if (!c->authed) {
         rc = (!c->tls_on && c->w->srv->cfg->require_starttls) ? WB_SE_POLICY_VIOLATION
                                                               : WB_SE_NOT_AUTHORIZED;

@@ -21,6 +21,12 @@ uint64_t wb_c2s_id(const wb_c2s *c);
 /* The bound full JID, or NULL before binding. */
 const wb_jid *wb_c2s_jid(const wb_c2s *c);
 wb_c2s *wb_c2s_next(const wb_c2s *c);
+/* Writes bytes to the client as they are (pre-authentication replies from modules). */
+void wb_c2s_send_raw(wb_c2s *c, const char *data, size_t len);
+/* The stream's domain (from its header) and the client's address. */
+const char *wb_c2s_domain(const wb_c2s *c);
+const char *wb_c2s_peer(const wb_c2s *c);
+bool wb_c2s_is_tls(const wb_c2s *c);
 /* Per-session flags that modules set and read. */
 #define WB_C2S_F_ROSTER_REQUESTED 0x1u /* an "interested resource": gets roster pushes */
 #define WB_C2S_F_INITIAL_PRESENCE 0x2u /* has sent its initial presence */

@@ -55,6 +55,7 @@ static const opt_spec listener_opts[] = {
 static const opt_spec c2s_opts[] = {
     {"require_starttls", OPT_BOOL, 0, 0},
     {"hide_os", OPT_BOOL, 0, 0},
+    {"hide_version", OPT_BOOL, 0, 0},
     {NULL, OPT_INT, 0, 0},
 };
 static const opt_spec limits_opts[] = {
@@ -358,6 +359,7 @@ static void load_c2s(wb_config *c, const config_setting_t *g)
 {
     c->require_starttls = get_bool(g, "require_starttls", true);
     c->hide_os = get_bool(g, "hide_os", false);
+    c->hide_version = get_bool(g, "hide_version", false);
 }
 
 static void load_limits(wb_config *c, const config_setting_t *g)

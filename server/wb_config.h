@@ -40,7 +40,8 @@ typedef struct wb_config {
     size_t n_listeners;
     /* c2s */
     bool require_starttls;
-    bool hide_os; /* XEP-0092: do not reveal the OS */
+    bool hide_os;      /* XEP-0092: do not reveal the OS */
+    bool hide_version; /* XEP-0092: do not reveal the version either */
     /* limits */
     size_t max_stanza_size;
     unsigned max_depth;

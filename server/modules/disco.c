@@ -24,7 +24,7 @@ static wb_mod_result wb_disco_info(wb_worker *w, const wb_msg *m, const char *ns
     wb_buf_init(&b);
     wb_buf_puts(&b, "<query xmlns='" WB_NS_DISCO_INFO "'>"
                     "<identity category='server' type='im' name='Warbler'/>");
-    wb_modules_features(wb_disco_add_feature, &b);
+    wb_modules_disco_features(wb_disco_add_feature, &b);
     wb_buf_puts(&b, "</query>");
     wb_modules_reply(w, m, b.failed ? NULL : b.data);
     wb_buf_free(&b);

@@ -16,8 +16,9 @@ static wb_mod_result wb_version_get(wb_worker *w, const wb_msg *m, const char *n
         return WB_MOD_PASS;
     wb_buf b;
     wb_buf_init(&b);
-    wb_buf_puts(&b, "<query xmlns='" WB_NS_VERSION "'><name>Warbler</name><version>" WB_VERSION
-                    "</version>");
+    wb_buf_puts(&b, "<query xmlns='" WB_NS_VERSION "'><name>Warbler</name>");
+    if (!w->srv->cfg->hide_version)
+        wb_buf_puts(&b, "<version>" WB_VERSION "</version>");
     struct utsname u;
     if (!w->srv->cfg->hide_os && uname(&u) == 0) {
         wb_buf_puts(&b, "<os>");

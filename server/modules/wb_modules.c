@@ -8,11 +8,26 @@
 #include "wb_xmpp_errors.h"
 #include "wb_xmpp_model.h"
 
-extern const wb_module wb_mod_disco;   /* disco.c: XEP-0030 */
-extern const wb_module wb_mod_ping;    /* ping.c: XEP-0199 */
-extern const wb_module wb_mod_version; /* version.c: XEP-0092 */
+extern const wb_module wb_mod_blocking; /* blocking.c: XEP-0191 */
+extern const wb_module wb_mod_roster;   /* roster.c: RFC 6121 section 2, XEP-0237 */
+extern const wb_module wb_mod_presence; /* presence.c: RFC 6121 sections 3 and 4 */
+extern const wb_module wb_mod_offline;  /* offline.c: XEP-0160, XEP-0203 */
+extern const wb_module wb_mod_register; /* register.c: XEP-0077 */
+extern const wb_module wb_mod_disco;    /* disco.c: XEP-0030, XEP-0115 */
+extern const wb_module wb_mod_ping;     /* ping.c: XEP-0199 */
+extern const wb_module wb_mod_version;  /* version.c: XEP-0092 */
+extern const wb_module wb_mod_time;     /* time.c: XEP-0202 */
+extern const wb_module wb_mod_last;     /* last.c: XEP-0012 */
+extern const wb_module wb_mod_vcard;    /* vcard.c: XEP-0054, XEP-0153 */
+extern const wb_module wb_mod_private;  /* private.c: XEP-0049 */
 
-static const wb_module *const wb_modules[] = {&wb_mod_disco, &wb_mod_ping, &wb_mod_version};
+/* Order matters for the hooks: blocking filters first, then subscriptions, then offline storage
+ * takes what could not be delivered. */
+static const wb_module *const wb_modules[] = {
+    &wb_mod_blocking, &wb_mod_roster, &wb_mod_presence, &wb_mod_offline,
+    &wb_mod_register, &wb_mod_disco,  &wb_mod_ping,     &wb_mod_version,
+    &wb_mod_time,     &wb_mod_last,   &wb_mod_vcard,    &wb_mod_private,
+};
 #define WB_N_MODULES (sizeof(wb_modules) / sizeof(wb_modules[0]))
 
 void wb_modules_iq(wb_worker *w, const wb_msg *m, bool to_server)
@@ -33,7 +48,7 @@ void wb_modules_iq(wb_worker *w, const wb_msg *m, bool to_server)
     wb_route_error(w, m, WB_STE_SERVICE_UNAVAILABLE, NULL);
 }
 
-void wb_modules_features(void (*fn)(void *arg, const char *feature), void *arg)
+void wb_modules_disco_features(void (*fn)(void *arg, const char *feature), void *arg)
 {
     for (size_t i = 0; i < WB_N_MODULES; i++)
         for (const char *const *f = wb_modules[i]->features; f && *f; f++)
@@ -89,6 +104,21 @@ wb_mod_result wb_modules_undeliverable(wb_worker *w, wb_msg *m)
 {
     for (size_t i = 0; i < WB_N_MODULES; i++)
         if (wb_modules[i]->undeliverable && wb_modules[i]->undeliverable(w, m) == WB_MOD_HANDLED)
+            return WB_MOD_HANDLED;
+    return WB_MOD_PASS;
+}
+
+void wb_modules_stream_features(wb_c2s *c, wb_buf *b, bool authed)
+{
+    for (size_t i = 0; i < WB_N_MODULES; i++)
+        if (wb_modules[i]->stream_features)
+            wb_modules[i]->stream_features(c, b, authed);
+}
+
+wb_mod_result wb_modules_preauth_iq(wb_worker *w, wb_c2s *c, const wb_stanza *st)
+{
+    for (size_t i = 0; i < WB_N_MODULES; i++)
+        if (wb_modules[i]->preauth_iq && wb_modules[i]->preauth_iq(w, c, st) == WB_MOD_HANDLED)
             return WB_MOD_HANDLED;
     return WB_MOD_PASS;
 }

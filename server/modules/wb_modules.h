@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "wb_buf.h"
 #include "wb_c2s.h"
 #include "wb_msg.h"
 #include "wb_server.h"
@@ -50,13 +51,18 @@ typedef struct wb_module {
     /* A message for an account with no available resource that would take it. HANDLED: taken
      * (stored, or answered with an error); PASS: the router answers service-unavailable. */
     wb_mod_result (*undeliverable)(wb_worker *w, wb_msg *m);
+    /* Adds elements to <stream:features> (before authentication when !authed). */
+    void (*stream_features)(wb_c2s *c, wb_buf *b, bool authed);
+    /* An iq before authentication (in-band registration). HANDLED: answered with
+     * wb_c2s_send_raw. Otherwise the stream is closed with not-authorized. */
+    wb_mod_result (*preauth_iq)(wb_worker *w, wb_c2s *c, const struct wb_stanza *st);
 } wb_module;
 
 /* Dispatches an iq get/set addressed to the server or to an account; answers
  * service-unavailable when no module takes it. */
 void wb_modules_iq(wb_worker *w, const wb_msg *m, bool to_server);
 /* Calls fn for every server feature of every module. */
-void wb_modules_features(void (*fn)(void *arg, const char *feature), void *arg);
+void wb_modules_disco_features(void (*fn)(void *arg, const char *feature), void *arg);
 /* Sends an iq result with payload (XML text or NULL) to the requester. */
 void wb_modules_reply(wb_worker *w, const wb_msg *m, const char *payload);
 /* Index of a module in the table (for the continuation calls below). */
@@ -71,5 +77,7 @@ void wb_modules_outbound(wb_worker *w, uint64_t sid, wb_msg *m, int from_index);
 void wb_modules_inbound(wb_worker *w, wb_msg *m, int from_index);
 /* Returns WB_MOD_HANDLED when some module took the undeliverable message. */
 wb_mod_result wb_modules_undeliverable(wb_worker *w, wb_msg *m);
+void wb_modules_stream_features(wb_c2s *c, wb_buf *b, bool authed);
+wb_mod_result wb_modules_preauth_iq(wb_worker *w, wb_c2s *c, const struct wb_stanza *st);
 
 #endif

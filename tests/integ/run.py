@@ -13,10 +13,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import wbinteg  # noqa: E402
 from wbinteg import Failure, Server  # noqa: E402
-import tests_login  # noqa: E402,F401
-import tests_routing  # noqa: E402,F401
-import tests_errors  # noqa: E402,F401
-import tests_lifecycle  # noqa: E402,F401
+import importlib  # noqa: E402
+
+# Every tests_*.py beside this file registers its tests with @test when imported.
+for _name in sorted(os.listdir(os.path.dirname(os.path.abspath(__file__)))):
+    if _name.startswith('tests_') and _name.endswith('.py'):
+        importlib.import_module(_name[:-3])
 
 
 class Suite:

@@ -33,7 +33,7 @@ static const char good_conf[] =
     "  { type = \"c2s\"; address = \"127.0.0.1\"; port = 15222; tls = \"starttls\"; },\n"
     "  { type = \"c2s\"; address = \"::\"; port = 15223; tls = \"direct\"; }\n"
     ");\n"
-    "c2s = { require_starttls = false; hide_os = true; };\n"
+    "c2s = { require_starttls = false; hide_os = true; hide_version = true; };\n"
     "limits = { max_stanza_size = 65536; max_depth = 16; max_attrs = 20; handshake_timeout = 9;\n"
     "           idle_timeout = 99; auth_failures = 3; auth_window = 33; max_resources = 4; };\n"
     "sasl = { scram_iterations = 10000; mechanisms = [ \"SCRAM-SHA-256\", \"PLAIN\" ]; };\n";
@@ -141,6 +141,7 @@ static void check_good_scalars(const fixture *f, const wb_config *c)
     assert_int_equal(c->db_wait, 7);
     assert_false(c->require_starttls);
     assert_true(c->hide_os);
+    assert_true(c->hide_version);
     assert_int_equal(c->max_stanza_size, 65536);
     assert_int_equal(c->max_depth, 16);
     assert_int_equal(c->max_attrs, 20);
@@ -206,6 +207,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->listeners[1].tls, WB_TLS_DIRECT);
     assert_true(c->require_starttls);
     assert_false(c->hide_os);
+    assert_false(c->hide_version);
     assert_int_equal(c->max_stanza_size, 262144);
     assert_int_equal(c->max_depth, 32);
     assert_int_equal(c->max_attrs, 64);
