@@ -15,6 +15,7 @@
 
 #include "wb_config.h"
 #include "wb_log.h"
+#include "wb_modules.h"
 #include "wb_server.h"
 #include "wb_store.h"
 
@@ -205,6 +206,7 @@ static void wb_main_free(wb_main *m)
         wb_worker_join(m->srv.workers[i]);
     for (int i = 0; i < m->srv.n_workers; i++)
         wb_worker_free(m->srv.workers[i]);
+    wb_modules_shutdown(&m->srv);
     free(m->srv.workers);
     for (size_t i = 0; i < m->n_listeners; i++)
         if (m->listeners[i])
@@ -241,7 +243,8 @@ static int wb_run(wb_main *m)
     if (!m->sig_int || !m->sig_term || !m->sig_hup || evsignal_add(m->sig_int, NULL) < 0 ||
         evsignal_add(m->sig_term, NULL) < 0 || evsignal_add(m->sig_hup, NULL) < 0)
         return -1;
-    if (wb_prepare_storage(m->srv.cfg) < 0 || wb_start_workers(m) < 0 || wb_listen(m) < 0) {
+    if (wb_prepare_storage(m->srv.cfg) < 0 || wb_modules_init(&m->srv) < 0 ||
+        wb_start_workers(m) < 0 || wb_listen(m) < 0) {
         wb_stop_cb(0, 0, m);
         return -1;
     }

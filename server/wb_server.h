@@ -22,6 +22,7 @@ typedef struct wb_worker wb_worker;
 typedef struct wb_mb_item wb_mb_item;
 
 #define WB_WORKER_SID_BUCKETS 4096
+#define WB_SERVER_MAX_MODULES 32
 
 typedef struct wb_server {
     wb_config *cfg;
@@ -33,6 +34,7 @@ typedef struct wb_server {
     int n_workers;
     uint64_t next_sid;    /* atomic */
     unsigned next_worker; /* round robin for accepted connections (main thread only) */
+    void *mod_state[WB_SERVER_MAX_MODULES]; /* see wb_modules_state() */
 } wb_server;
 
 struct wb_worker {

@@ -29,6 +29,7 @@ static const wb_module *const wb_modules[] = {
     &wb_mod_time,     &wb_mod_last,   &wb_mod_vcard,    &wb_mod_private,
 };
 #define WB_N_MODULES (sizeof(wb_modules) / sizeof(wb_modules[0]))
+_Static_assert(WB_N_MODULES <= WB_SERVER_MAX_MODULES, "raise WB_SERVER_MAX_MODULES");
 
 void wb_modules_iq(wb_worker *w, const wb_msg *m, bool to_server)
 {
@@ -61,6 +62,29 @@ int wb_modules_index(const wb_module *mod)
         if (wb_modules[i] == mod)
             return (int)i;
     return (int)WB_N_MODULES;
+}
+
+int wb_modules_init(wb_server *srv)
+{
+    for (size_t i = 0; i < WB_N_MODULES; i++)
+        if (wb_modules[i]->init && wb_modules[i]->init(srv, &srv->mod_state[i]) < 0)
+            return -1;
+    return 0;
+}
+
+void wb_modules_shutdown(wb_server *srv)
+{
+    for (size_t i = 0; i < WB_N_MODULES; i++) {
+        if (wb_modules[i]->shutdown && srv->mod_state[i])
+            wb_modules[i]->shutdown(srv, srv->mod_state[i]);
+        srv->mod_state[i] = NULL;
+    }
+}
+
+void *wb_modules_state(const wb_server *srv, const wb_module *mod)
+{
+    int i = wb_modules_index(mod);
+    return i < WB_SERVER_MAX_MODULES ? srv->mod_state[i] : NULL;
 }
 
 void wb_modules_bound(wb_worker *w, wb_c2s *c)

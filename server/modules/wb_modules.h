@@ -56,6 +56,10 @@ typedef struct wb_module {
     /* An iq before authentication (in-band registration). HANDLED: answered with
      * wb_c2s_send_raw. Otherwise the stream is closed with not-authorized. */
     wb_mod_result (*preauth_iq)(wb_worker *w, wb_c2s *c, const struct wb_stanza *st);
+    /* Server-wide state of the module (shared by all workers: the module locks it itself),
+     * created before the workers start and freed after they stopped. */
+    int (*init)(wb_server *srv, void **state);
+    void (*shutdown)(wb_server *srv, void *state);
 } wb_module;
 
 /* Dispatches an iq get/set addressed to the server or to an account; answers
@@ -67,6 +71,12 @@ void wb_modules_disco_features(void (*fn)(void *arg, const char *feature), void 
 void wb_modules_reply(wb_worker *w, const wb_msg *m, const char *payload);
 /* Index of a module in the table (for the continuation calls below). */
 int wb_modules_index(const wb_module *mod);
+
+/* Runs every module's init (0, or -1 after logging why) / shutdown. */
+int wb_modules_init(wb_server *srv);
+void wb_modules_shutdown(wb_server *srv);
+/* The state a module's init created (NULL if none). */
+void *wb_modules_state(const wb_server *srv, const wb_module *mod);
 
 /* Hook runners. The stanza runners consume m: after the last hook, outbound stanzas go to the
  * session's presence handling or the router, inbound ones are delivered. */
