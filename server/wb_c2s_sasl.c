@@ -301,6 +301,7 @@ static int wb_sasl_scram(wb_c2s *c, const char *msg, size_t len)
         wb_scram_server_new(m->hash, m->plus, wb_sasl_plus_offered(c) && !c->cb_type_refused);
     if (!s->scram)
         return wb_sasl_fail(c, WB_SASL_TEMPORARY_AUTH_FAILURE, NULL);
+    wb_scram_server_set_fake_iterations(s->scram, c->w->srv->cfg->scram_iterations);
     const char *user;
     int rc = wb_scram_server_client_first(s->scram, msg, len, &user);
     if (rc > 0)

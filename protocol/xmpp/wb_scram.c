@@ -38,6 +38,7 @@ enum {
 struct wb_scram_server {
     wb_scram_hash h;
     bool plus, offers_plus, fake;
+    uint32_t fake_iterations; /* iteration count shown for unknown users */
     int state;
     char cb_flag; /* 'n', 'y' or 'p' */
     char cb_type[32];
@@ -403,9 +404,14 @@ static int wb_scram_server_fake(wb_scram_server *s)
         return -1;
     memcpy(s->cred.salt, mac, 16);
     s->cred.salt_len = 16;
-    s->cred.iterations = WB_SCRAM_FAKE_ITER;
+    s->cred.iterations = s->fake_iterations ? s->fake_iterations : WB_SCRAM_FAKE_ITER;
     s->fake = true;
     return 0;
+}
+
+void wb_scram_server_set_fake_iterations(wb_scram_server *s, uint32_t iterations)
+{
+    s->fake_iterations = iterations;
 }
 
 int wb_scram_server_first(wb_scram_server *s, const wb_scram_cred *cred, wb_buf *out)

@@ -48,6 +48,9 @@ void wb_scram_server_free(wb_scram_server *s);
 int wb_scram_server_client_first(wb_scram_server *s, const char *msg, size_t len,
                                  const char **username);
 const char *wb_scram_server_cb_type(const wb_scram_server *s); /* NULL unless "p=" */
+/* The iteration count to show for unknown users: the one new accounts get, so that it does not
+ * tell them apart (default 4096). */
+void wb_scram_server_set_fake_iterations(wb_scram_server *s, uint32_t iterations);
 /* Produces server-first-message into out. cred == NULL means unknown user: a deterministic fake
  * salt is used so that the exchange looks the same and fails at the end (no user enumeration). */
 int wb_scram_server_first(wb_scram_server *s, const wb_scram_cred *cred, wb_buf *out);
