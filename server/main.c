@@ -205,6 +205,8 @@ static void wb_main_free(wb_main *m)
     for (int i = 0; i < m->srv.n_workers; i++)
         wb_worker_join(m->srv.workers[i]);
     for (int i = 0; i < m->srv.n_workers; i++)
+        wb_worker_close_store(m->srv.workers[i]);
+    for (int i = 0; i < m->srv.n_workers; i++)
         wb_worker_free(m->srv.workers[i]);
     wb_modules_shutdown(&m->srv);
     free(m->srv.workers);
@@ -232,6 +234,7 @@ static void wb_main_free(wb_main *m)
 
 static int wb_run(wb_main *m)
 {
+    m->srv.started = time(NULL);
     m->base = event_base_new();
     m->srv.dir = wb_directory_new();
     m->srv.auth_limit = wb_ratelimit_new(m->srv.cfg->auth_failures, m->srv.cfg->auth_window);

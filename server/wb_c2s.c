@@ -66,6 +66,11 @@ bool wb_c2s_is_tls(const wb_c2s *c)
     return c->tls_on;
 }
 
+wb_worker *wb_c2s_worker(const wb_c2s *c)
+{
+    return c->w;
+}
+
 unsigned wb_c2s_flags(const wb_c2s *c)
 {
     return c->flags;

@@ -27,9 +27,12 @@ void wb_c2s_send_raw(wb_c2s *c, const char *data, size_t len);
 const char *wb_c2s_domain(const wb_c2s *c);
 const char *wb_c2s_peer(const wb_c2s *c);
 bool wb_c2s_is_tls(const wb_c2s *c);
+/* The worker the session lives on (for hooks that get only the session: its configuration). */
+wb_worker *wb_c2s_worker(const wb_c2s *c);
 /* Per-session flags that modules set and read. */
-#define WB_C2S_F_ROSTER_REQUESTED 0x1u /* an "interested resource": gets roster pushes */
-#define WB_C2S_F_INITIAL_PRESENCE 0x2u /* has sent its initial presence */
+#define WB_C2S_F_ROSTER_REQUESTED    0x1u /* an "interested resource": gets roster pushes */
+#define WB_C2S_F_INITIAL_PRESENCE    0x2u /* has sent its initial presence */
+#define WB_C2S_F_BLOCKLIST_REQUESTED 0x4u /* retrieved its block list: gets XEP-0191 pushes */
 unsigned wb_c2s_flags(const wb_c2s *c);
 void wb_c2s_set_flags(wb_c2s *c, unsigned flags);
 bool wb_c2s_available(const wb_c2s *c);

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "wb_config.h"
 #include "wb_directory.h"
@@ -35,6 +36,7 @@ typedef struct wb_server {
     uint64_t next_sid;    /* atomic */
     unsigned next_worker; /* round robin for accepted connections (main thread only) */
     void *mod_state[WB_SERVER_MAX_MODULES]; /* see wb_modules_state() */
+    time_t started;                         /* when the daemon started (XEP-0012 uptime) */
 } wb_server;
 
 struct wb_worker {
@@ -66,6 +68,9 @@ wb_worker *wb_worker_new(wb_server *srv, int idx);
 int wb_worker_start(wb_worker *w);
 /* Waits for the thread to end; then (once every worker has ended) free. */
 void wb_worker_join(wb_worker *w);
+/* After every worker has been joined: closes w's database connection (pending requests are told
+ * it is unavailable, which may post to other workers' mailboxes: do it for all before freeing). */
+void wb_worker_close_store(wb_worker *w);
 void wb_worker_free(wb_worker *w);
 /* Thread-safe: hands an accepted socket to w. */
 int wb_worker_post_accept(wb_worker *w, int fd, const wb_conf_listener *lis, const char *peer);
@@ -73,6 +78,9 @@ int wb_worker_post_accept(wb_worker *w, int fd, const wb_conf_listener *lis, con
 int wb_worker_post_deliver(wb_worker *w, uint64_t sid, wb_msg *m);
 /* Thread-safe: tells session sid that a newer session took its full JID. */
 int wb_worker_post_conflict(wb_worker *w, uint64_t sid);
+/* Thread-safe: closes session sid on w with this stream error (wb_stream_err) and text (may be
+ * NULL; copied, at most 127 bytes kept). */
+int wb_worker_post_close(wb_worker *w, uint64_t sid, int stream_err, const char *text);
 /* Thread-safe: asks w to close every stream and stop. */
 int wb_worker_post_stop(wb_worker *w);
 /* On w's own thread: a session was freed (lets a stopping worker finish). */

@@ -15,7 +15,7 @@
 #include "wb_store.h"
 #include "wb_xmpp_errors.h"
 
-typedef enum { WB_MB_ACCEPT, WB_MB_DELIVER, WB_MB_CONFLICT, WB_MB_STOP } wb_mb_kind;
+typedef enum { WB_MB_ACCEPT, WB_MB_DELIVER, WB_MB_CONFLICT, WB_MB_CLOSE, WB_MB_STOP } wb_mb_kind;
 
 struct wb_mb_item {
     wb_mb_item *next;
@@ -25,6 +25,8 @@ struct wb_mb_item {
     int fd;
     const wb_conf_listener *lis;
     char peer[64];
+    int stream_err; /* WB_MB_CLOSE */
+    char text[128]; /* WB_MB_CLOSE: stream error text, "" for none */
 };
 
 #define WB_STOP_GRACE_SECONDS 2
@@ -77,6 +79,16 @@ int wb_worker_post_conflict(wb_worker *w, uint64_t sid)
 {
     wb_mb_item *it = wb_mb_item_new(WB_MB_CONFLICT, sid);
     return it ? wb_worker_post(w, it) : -1;
+}
+
+int wb_worker_post_close(wb_worker *w, uint64_t sid, int stream_err, const char *text)
+{
+    wb_mb_item *it = wb_mb_item_new(WB_MB_CLOSE, sid);
+    if (!it)
+        return -1;
+    it->stream_err = stream_err;
+    snprintf(it->text, sizeof(it->text), "%s", text ? text : "");
+    return wb_worker_post(w, it);
 }
 
 int wb_worker_post_stop(wb_worker *w)
@@ -138,6 +150,10 @@ static void wb_worker_handle(wb_worker *w, wb_mb_item *it)
     case WB_MB_CONFLICT:
         if ((c = wb_worker_session(w, it->sid)))
             wb_c2s_close(c, WB_SE_CONFLICT, "Replaced by new connection");
+        break;
+    case WB_MB_CLOSE:
+        if ((c = wb_worker_session(w, it->sid)))
+            wb_c2s_close(c, it->stream_err, it->text[0] ? it->text : NULL);
         break;
     case WB_MB_STOP:
         wb_worker_begin_stop(w);
@@ -215,6 +231,14 @@ void wb_worker_join(wb_worker *w)
     if (w && w->started) {
         pthread_join(w->thread, NULL);
         w->started = false;
+    }
+}
+
+void wb_worker_close_store(wb_worker *w)
+{
+    if (w && w->store) {
+        wb_store_free(w->store);
+        w->store = NULL;
     }
 }
 

@@ -17,7 +17,9 @@ typedef struct wb_store wb_store;
 typedef struct wb_store_req wb_store_req;
 
 wb_store *wb_store_new(struct event_base *base, const char *dsn);
-/* Cancels every pending request (their callbacks are not called) and closes the connection. */
+/* Closes the connection. Every pending request that was not cancelled gets WB_STORE_UNAVAILABLE
+ * first (so that its owner can free what it holds); requests made from those callbacks are
+ * dropped without a call. Not to be called from a store callback. */
 void wb_store_free(wb_store *st);
 
 typedef enum {

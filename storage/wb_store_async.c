@@ -281,6 +281,9 @@ void wb_store_free(wb_store *st)
 {
     if (st == NULL)
         return;
+    /* Owners of pending requests hear UNAVAILABLE, so that they can free what they hold; what
+     * they queue from their callbacks is dropped below without a call. */
+    wb_store_fail_all(st);
     wb_store_free_events(st);
     if (st->timer != NULL)
         event_free(st->timer);

@@ -134,21 +134,26 @@ static int wb_store_migrate_locked(PGconn *pg)
                       " applied_at timestamptz NOT NULL DEFAULT now())",
                       0, NULL, PGRES_COMMAND_OK, NULL) < 0)
         return -1;
-    if (wb_store_exec(pg, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL,
+    if (wb_store_exec(pg, "SELECT version FROM schema_migrations ORDER BY version", 0, NULL,
                       PGRES_TUPLES_OK, &res) < 0)
         return -1;
-    const int applied = atoi(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    if (wb_migrations_count > 0 && applied > wb_migrations[wb_migrations_count - 1].version)
-        wb_warn("storage: the database schema (version %d) is newer than this build", applied);
-
-    for (size_t i = 0; i < wb_migrations_count; i++) {
-        if (wb_migrations[i].version <= applied)
-            continue;
-        if (wb_store_apply(pg, &wb_migrations[i]) < 0)
-            return -1;
+    /* Each migration is applied unless its own version is recorded: a database that got a later
+     * one first (branches developed side by side) still receives the earlier ones. */
+    const int n = PQntuples(res);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < wb_migrations_count; i++) {
+        bool done = false;
+        for (int r = 0; r < n && !done; r++)
+            done = atoi(PQgetvalue(res, r, 0)) == wb_migrations[i].version;
+        if (!done)
+            rc = wb_store_apply(pg, &wb_migrations[i]);
     }
-    return 0;
+    if (rc == 0 && n > 0 && wb_migrations_count > 0 &&
+        atoi(PQgetvalue(res, n - 1, 0)) > wb_migrations[wb_migrations_count - 1].version)
+        wb_warn("storage: the database schema (version %s) is newer than this build",
+                PQgetvalue(res, n - 1, 0));
+    PQclear(res);
+    return rc;
 }
 
 int wb_store_migrate(wb_pg *pg)

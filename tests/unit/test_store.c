@@ -290,7 +290,8 @@ static void test_async_pipeline_cancel(void **state)
     }
 }
 
-/* Freeing the store with requests queued or in flight never calls them back. */
+/* Freeing the store with requests queued or in flight tells each owner once, as UNAVAILABLE
+ * (so that it can free what it holds), except cancelled ones; nothing is called afterwards. */
 static void test_async_free_pending(void **state)
 {
     fixture *f = *state;
@@ -298,15 +299,21 @@ static void test_async_free_pending(void **state)
     memset(r, 0, sizeof(r));
     assert_non_null(wb_store_account_auth(f->st, "alice", "localhost", on_auth, &first));
     assert_true(run_until(f, &first.called, 5000));
+    wb_store_req *req[3];
     for (int i = 0; i < 3; i++)
-        assert_non_null(wb_store_account_auth(f->st, "alice", "localhost", on_auth, &r[i]));
+        assert_non_null(req[i] =
+                            wb_store_account_auth(f->st, "alice", "localhost", on_auth, &r[i]));
+    wb_store_req_cancel(req[1]);
     event_base_loop(f->base, EVLOOP_NONBLOCK); /* sends them */
     wb_store_free(f->st);
     f->st = NULL;
     int never = 0;
     run_until(f, &never, 200);
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(r[i].called, 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(r[i].called, i == 1 ? 0 : 1);
+        if (i != 1)
+            assert_int_equal(r[i].status, WB_STORE_UNAVAILABLE);
+    }
 }
 
 static void terminate_store_backends(const fixture *f)
