@@ -75,6 +75,14 @@ static const opt_spec sasl_opts[] = {
     {NULL, OPT_INT, 0, 0},
 };
 
+static const opt_spec register_opts[] = {
+    {"enabled", OPT_BOOL, 0, 0},
+    {"invite_only", OPT_BOOL, 0, 0},
+    {"per_address", OPT_INT, 1, INT_MAX},
+    {"window", OPT_INT, 1, INT_MAX},
+    {NULL, OPT_INT, 0, 0},
+};
+
 static const char *const all_mechanisms[] = {
     "SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-1", "PLAIN",
 };
@@ -374,6 +382,14 @@ static void load_limits(wb_config *c, const config_setting_t *g)
     c->max_resources = (size_t)get_int(g, "max_resources", 10);
 }
 
+static void load_register(wb_config *c, const config_setting_t *g)
+{
+    c->register_enabled = get_bool(g, "enabled", false);
+    c->register_invite_only = get_bool(g, "invite_only", true);
+    c->register_per_address = (int)get_int(g, "per_address", 3);
+    c->register_window = (int)get_int(g, "window", 3600);
+}
+
 static int add_mechanism(wb_config *c, const char *name)
 {
     c->mechanisms[c->n_mechanisms] = strdup(name);
@@ -595,8 +611,8 @@ static const config_setting_t *group_of(loader *ld, const config_t *cfg, const c
 
 static void check_top_level(loader *ld, const config_t *cfg)
 {
-    static const char *const groups[] = {"server", "storage", "hosts", "listeners",
-                                         "c2s",    "limits",  "sasl",  NULL};
+    static const char *const groups[] = {"server", "storage", "hosts",    "listeners", "c2s",
+                                         "limits", "sasl",    "register", NULL};
     const config_setting_t *root = config_root_setting(cfg);
     int i, n = config_setting_length(root);
 
@@ -621,6 +637,7 @@ static int load_all(loader *ld, wb_config *c, const config_t *cfg)
         return -1;
     load_c2s(c, group_of(ld, cfg, "c2s", c2s_opts));
     load_limits(c, group_of(ld, cfg, "limits", limits_opts));
+    load_register(c, group_of(ld, cfg, "register", register_opts));
     return load_sasl(ld, c, group_of(ld, cfg, "sasl", sasl_opts));
 }
 

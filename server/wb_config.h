@@ -55,6 +55,11 @@ typedef struct wb_config {
                           SCRAM-SHA-256-PLUS SCRAM-SHA-256 SCRAM-SHA-1-PLUS SCRAM-SHA-1 PLAIN */
     size_t n_mechanisms;
     size_t max_resources; /* resources per account */
+    /* register: XEP-0077 in-band registration */
+    bool register_enabled;     /* off by default */
+    bool register_invite_only; /* a valid invite token is required (default) */
+    int register_per_address;  /* successful registrations per client address per window */
+    int register_window;       /* seconds */
 } wb_config;
 
 /* Reads and checks the file. On failure returns NULL and prints every problem found, one per

@@ -1,24 +1,32 @@
-/* warblerctl: the administration tool (accounts: add, passwd, delete, list), talking to the
- * database directly with the server's configuration. Not for controlling a running warblerd. */
+/* warblerctl: the administration tool (accounts: add, passwd, delete, list; registration
+ * invites: create, list, revoke), talking to the database directly with the server's
+ * configuration. Not for controlling a running warblerd. */
+#include <inttypes.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "wb_config.h"
 #include "wb_ctl_password.h"
 #include "wb_jid.h"
 #include "wb_store.h"
+#include "wb_store_register.h"
 
 #define WB_CTL_DEFAULT_CONFIG "var/warbler.conf"
 #define WB_CTL_DB_WAIT        5 /* seconds */
 #define WB_CTL_EXIT_FAIL      1
 #define WB_CTL_EXIT_USAGE     2
+#define WB_CTL_INVITE_HOURS   168 /* default validity of an invite: one week */
 
 typedef struct wb_ctl_args {
     const char *config;
-    const char *cmd;    /* add, passwd, delete, list */
-    const char *target; /* JID, or DOMAIN for list (may be NULL) */
+    bool invite;        /* "invite" commands rather than "user" ones */
+    const char *cmd;    /* user: add, passwd, delete, list; invite: create, list, revoke */
+    const char *target; /* JID, DOMAIN for list and invite create (may be NULL), invite ID */
     const char *password_file;
+    int hours; /* invite create --expires */
 } wb_ctl_args;
 
 static void wb_ctl_usage(FILE *out)
@@ -27,10 +35,15 @@ static void wb_ctl_usage(FILE *out)
           "       warblerctl [-c FILE] user passwd JID [--password-file FILE]\n"
           "       warblerctl [-c FILE] user delete JID\n"
           "       warblerctl [-c FILE] user list [DOMAIN]\n"
+          "       warblerctl [-c FILE] invite create [DOMAIN] [--expires HOURS]\n"
+          "       warblerctl [-c FILE] invite list\n"
+          "       warblerctl [-c FILE] invite revoke ID\n"
           "       warblerctl --help\n"
           "Without -c, the configuration is read from " WB_CTL_DEFAULT_CONFIG ".\n"
           "The password is the first line of the file, else asked twice on a terminal,\n"
-          "else one line of standard input.\n",
+          "else one line of standard input.\n"
+          "An invite (for the first configured host unless DOMAIN is given) is valid for\n"
+          "168 hours unless --expires says otherwise; its token is shown only once.\n",
           out);
 }
 
@@ -61,6 +74,46 @@ static int wb_ctl_parse_user(wb_ctl_args *a, int argc, char **argv, int i)
     return a->target != NULL || strcmp(a->cmd, "list") == 0 ? 0 : -1;
 }
 
+/* A whole positive number (hours, invite id) up to INT_MAX; -1 otherwise. */
+static long long wb_ctl_number(const char *s)
+{
+    char *end = NULL;
+    if (s[0] < '0' || s[0] > '9')
+        return -1;
+    const long long v = strtoll(s, &end, 10);
+    return *end == '\0' && v > 0 && v <= INT_MAX ? v : -1;
+}
+
+/* Checks the words after "invite": create [DOMAIN] [--expires HOURS], list, revoke ID. */
+static int wb_ctl_parse_invite(wb_ctl_args *a, int argc, char **argv, int i)
+{
+    if (i >= argc)
+        return -1;
+    a->invite = true;
+    a->cmd = argv[i++];
+    a->hours = WB_CTL_INVITE_HOURS;
+    const bool create = strcmp(a->cmd, "create") == 0, revoke = strcmp(a->cmd, "revoke") == 0;
+    if (!create && !revoke && strcmp(a->cmd, "list") != 0)
+        return -1;
+    bool hours_given = false;
+    for (; i < argc; i++) {
+        if (create && strcmp(argv[i], "--expires") == 0 && i + 1 < argc && !hours_given) {
+            const long long h = wb_ctl_number(argv[++i]);
+            if (h < 0)
+                return -1;
+            a->hours = (int)h;
+            hours_given = true;
+        } else if ((create || revoke) && argv[i][0] != '-' && a->target == NULL) {
+            a->target = argv[i];
+        } else {
+            return -1;
+        }
+    }
+    if (revoke && (a->target == NULL || wb_ctl_number(a->target) < 0))
+        return -1;
+    return 0;
+}
+
 /* 0: parsed, 1: help asked, -1: usage error. */
 static int wb_ctl_parse(wb_ctl_args *a, int argc, char **argv)
 {
@@ -74,6 +127,8 @@ static int wb_ctl_parse(wb_ctl_args *a, int argc, char **argv)
             return -1;
         a->config = argv[++i];
     }
+    if (i < argc && strcmp(argv[i], "invite") == 0)
+        return wb_ctl_parse_invite(a, argc, argv, i + 1);
     if (i >= argc || strcmp(argv[i], "user") != 0)
         return -1;
     return wb_ctl_parse_user(a, argc, argv, i + 1);
@@ -110,12 +165,61 @@ static int wb_ctl_list(wb_pg *pg, const char *domain_arg, char *err, size_t errs
                                  errsize);
 }
 
+static void wb_ctl_print_invite(void *arg, const wb_store_invite *inv)
+{
+    (void)arg;
+    printf("%" PRId64 "\t%s\tcreated %s\texpires %s\t", inv->id, inv->domain, inv->created_at,
+           inv->expires_at);
+    if (inv->used_at)
+        printf("used by %s at %s\n", inv->used_by ? inv->used_by : "?", inv->used_at);
+    else
+        printf("%s\n", inv->expired ? "expired" : "unused");
+}
+
+static int wb_ctl_invite_create(wb_pg *pg, const wb_ctl_args *a, const wb_config *cfg, char *err,
+                                size_t errsize)
+{
+    char domain[WB_JID_PART_MAX + 1], token[WB_STORE_INVITE_TOKEN_LEN + 1];
+    int64_t id = 0;
+    snprintf(domain, sizeof(domain), "%s", cfg->hosts[0].domain);
+    if (a->target && wb_jid_prep_domain(domain, a->target, strlen(a->target)) < 0) {
+        snprintf(err, errsize, "invalid domain");
+        return -1;
+    }
+    if (wb_config_host(cfg, domain) == NULL) {
+        snprintf(err, errsize, "unknown domain %.200s", domain);
+        return -1;
+    }
+    if (wb_store_invite_create(pg, domain, a->hours, token, &id, err, errsize) < 0)
+        return -1;
+    printf("%s\nxmpp:%s?register;preauth=%s\ninvite %" PRId64 " for %s, valid for %d hours\n",
+           token, domain, token, id, domain, a->hours);
+    sodium_memzero(token, sizeof(token));
+    return 0;
+}
+
+static int wb_ctl_invite(wb_pg *pg, const wb_ctl_args *a, const wb_config *cfg, char *err,
+                         size_t errsize)
+{
+    if (strcmp(a->cmd, "create") == 0)
+        return wb_ctl_invite_create(pg, a, cfg, err, errsize);
+    if (strcmp(a->cmd, "list") == 0)
+        return wb_store_invite_list(pg, wb_ctl_print_invite, NULL, err, errsize);
+    const int64_t id = wb_ctl_number(a->target);
+    if (wb_store_invite_revoke(pg, id, err, errsize) < 0)
+        return -1;
+    printf("revoked invite %" PRId64 "\n", id);
+    return 0;
+}
+
 /* Runs the command on a migrated database; prints the success line. */
 static int wb_ctl_run(wb_pg *pg, const wb_ctl_args *a, const wb_config *cfg, const wb_jid *jid,
                       const char *password, char *err, size_t errsize)
 {
     const char *verb;
     int rc;
+    if (a->invite)
+        return wb_ctl_invite(pg, a, cfg, err, errsize);
     if (strcmp(a->cmd, "list") == 0)
         return wb_ctl_list(pg, a->target, err, errsize);
     if (strcmp(a->cmd, "add") == 0) {
@@ -143,9 +247,9 @@ static int wb_ctl_main(const wb_ctl_args *a, const wb_config *cfg)
     int rc = -1;
     wb_pg *pg = NULL;
 
-    if (strcmp(a->cmd, "list") != 0 && wb_ctl_account_jid(cfg, a->target, &jid) < 0)
+    if (!a->invite && strcmp(a->cmd, "list") != 0 && wb_ctl_account_jid(cfg, a->target, &jid) < 0)
         goto out;
-    if (wb_ctl_needs_password(a->cmd) &&
+    if (!a->invite && wb_ctl_needs_password(a->cmd) &&
         wb_ctl_password_read(a->password_file, password, sizeof(password)) < 0)
         goto out;
     pg = wb_store_sync_connect(cfg->dsn, WB_CTL_DB_WAIT);

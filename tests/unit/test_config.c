@@ -390,6 +390,44 @@ static void test_all_problems_reported(void **state)
     assert_int_equal(count_lines(f->err), 6);
 }
 
+/* The register group: defaults (registration off, invite only), values, and strictness. */
+static void test_register(void **state)
+{
+    fixture *f = *state;
+    static const char *const h =
+        "hosts = ( { domain = \"localhost\"; cert = \"c\"; key = \"k\"; } );\n";
+    char text[1024];
+    wb_config *c = load_text(f, minimal_conf);
+
+    assert_non_null(c);
+    assert_false(c->register_enabled);
+    assert_true(c->register_invite_only);
+    assert_int_equal(c->register_per_address, 3);
+    assert_int_equal(c->register_window, 3600);
+    wb_config_free(c);
+    snprintf(text, sizeof(text),
+             "%sregister = { enabled = true; invite_only = false;\n"
+             "  per_address = 7; window = 60; };\n",
+             h);
+    c = load_text(f, text);
+    assert_non_null(c);
+    assert_true(c->register_enabled);
+    assert_false(c->register_invite_only);
+    assert_int_equal(c->register_per_address, 7);
+    assert_int_equal(c->register_window, 60);
+    wb_config_free(c);
+    snprintf(text, sizeof(text), "%sregister = {\n  enabled = true;\n  invites = 1;\n};\n", h);
+    expect_single(f, text, 4, "unknown option 'register.invites'");
+    snprintf(text, sizeof(text), "%sregister = { enabled = \"yes\"; };\n", h);
+    expect_single(f, text, 2, "'register.enabled' must be a boolean");
+    snprintf(text, sizeof(text), "%sregister = { per_address = 0; };\n", h);
+    expect_single(f, text, 2, "'register.per_address' is 0, must be between 1 and");
+    snprintf(text, sizeof(text), "%s\nregister = { window = -5; };\n", h);
+    expect_single(f, text, 3, "'register.window' is -5, must be between 1 and");
+    snprintf(text, sizeof(text), "%sregister = 1;\n", h);
+    expect_single(f, text, 2, "'register' must be a group");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -403,6 +441,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hosts_and_listeners, setup, teardown),
         cmocka_unit_test_setup_teardown(test_syntax_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_all_problems_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_register, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
