@@ -1,4 +1,299 @@
-/* XEP-0160 offline messages with XEP-0203 delay (being written). */
-#include "wb_modules.h"
+/* XEP-0160 offline messages with XEP-0203 delay stamps: chat and normal messages for an account
+ * with no available resource are queued in storage and delivered at its next initial presence.
+ * Not for archives (MAM) nor for deciding who is available (the router does that). */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
-const wb_module wb_mod_offline = {.name = "offline"};
+#include "wb_log.h"
+#include "wb_modules.h"
+#include "wb_router.h"
+#include "wb_store_offline.h"
+#include "wb_xml.h"
+#include "wb_xmpp_errors.h"
+#include "wb_xmpp_model.h"
+
+#define WB_NS_HINTS        "urn:xmpp:hints"
+#define WB_NS_CHATSTATES   "http://jabber.org/protocol/chatstates"
+#define WB_NS_DELAY        "urn:xmpp:delay"
+#define WB_FEATURE_OFFLINE "msgoffline"
+
+/* Per-account quota. A constant: there is no limits.offline_max option in wb_config yet. */
+#define WB_OFFLINE_MAX 1000
+/* Rows per fetch, and bytes written to a session per fetch (at least one message), so that a
+ * long queue is handed over in steps paced by the database round trips. */
+#define WB_OFFLINE_BATCH       50
+#define WB_OFFLINE_BATCH_BYTES (512u * 1024u)
+
+/* Every request in flight, so that those a stopping worker's store never answers are freed. */
+typedef struct wb_offline_op wb_offline_op;
+typedef struct wb_offline_state {
+    pthread_mutex_t lock;
+    wb_offline_op *ops;
+} wb_offline_state;
+
+struct wb_offline_op {
+    wb_offline_op *prev, *next;
+    wb_offline_state *state;
+    wb_worker *w;
+    uint64_t sid; /* fetch: the session taking the queue */
+    wb_msg *m;    /* put: the message being stored (a reference), else NULL */
+    char node[WB_JID_PART_MAX + 1];
+    char domain[WB_JID_PART_MAX + 1];
+};
+
+typedef enum { WB_OFFLINE_STORE, WB_OFFLINE_DROP, WB_OFFLINE_REFUSE } wb_offline_policy;
+
+extern const wb_module wb_mod_offline;
+
+static wb_offline_op *wb_offline_op_new(wb_worker *w, const wb_jid *owner)
+{
+    wb_offline_state *s = wb_modules_state(w->srv, &wb_mod_offline);
+    wb_offline_op *op = s ? calloc(1, sizeof(*op)) : NULL;
+    if (op == NULL)
+        return NULL;
+    op->state = s;
+    op->w = w;
+    memcpy(op->node, owner->node, sizeof(op->node));
+    memcpy(op->domain, owner->domain, sizeof(op->domain));
+    pthread_mutex_lock(&s->lock);
+    op->next = s->ops;
+    if (s->ops != NULL)
+        s->ops->prev = op;
+    s->ops = op;
+    pthread_mutex_unlock(&s->lock);
+    return op;
+}
+
+static void wb_offline_op_free(wb_offline_op *op)
+{
+    wb_offline_state *s = op->state;
+    pthread_mutex_lock(&s->lock);
+    if (op->prev != NULL)
+        op->prev->next = op->next;
+    else
+        s->ops = op->next;
+    if (op->next != NULL)
+        op->next->prev = op->prev;
+    pthread_mutex_unlock(&s->lock);
+    if (op->m != NULL)
+        wb_msg_unref(op->m);
+    free(op);
+}
+
+static int wb_offline_init(wb_server *srv, void **state)
+{
+    (void)srv;
+    wb_offline_state *s = calloc(1, sizeof(*s));
+    if (s == NULL || pthread_mutex_init(&s->lock, NULL) != 0) {
+        free(s);
+        wb_error("offline: out of memory");
+        return -1;
+    }
+    *state = s;
+    return 0;
+}
+
+/* Runs after the workers (and their stores) are gone: no callback can come any more. */
+static void wb_offline_shutdown(wb_server *srv, void *state)
+{
+    wb_offline_state *s = state;
+    size_t n = 0;
+    (void)srv;
+    for (; s->ops != NULL; n++)
+        wb_offline_op_free(s->ops);
+    if (n > 0)
+        wb_debug("offline: %zu storage requests unanswered at shutdown", n);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+/* XEP-0334 hints and XEP-0160: what is worth keeping. Chat states alone are dropped. */
+static wb_offline_policy wb_offline_policy_of(const wb_stanza *st)
+{
+    bool keep = false;
+    for (wb_el el = wb_st_first(st, 0); el >= 0; el = wb_st_next(st, el)) {
+        const char *ns = wb_st_ns(st, el), *name = wb_st_name(st, el);
+        if (strcmp(ns, WB_NS_HINTS) == 0) {
+            if (strcmp(name, "store") == 0)
+                return WB_OFFLINE_STORE;
+            if (strcmp(name, "no-store") == 0 || strcmp(name, "no-permanent-store") == 0)
+                return WB_OFFLINE_REFUSE;
+        } else if (strcmp(ns, WB_NS_CHATSTATES) != 0 && strcmp(name, "thread") != 0) {
+            keep = true; /* a body, a subject, or any other payload */
+        }
+    }
+    return keep ? WB_OFFLINE_STORE : WB_OFFLINE_DROP;
+}
+
+/* The delivered bytes with <delay/> inserted before the closing tag; -1 for a self-closing
+ * message (nothing worth keeping in it anyway). */
+static int wb_offline_stamp(const wb_msg *m, wb_buf *out)
+{
+    size_t pos = m->bytes_len;
+    while (pos >= 2 && !(m->bytes[pos - 2] == '<' && m->bytes[pos - 1] == '/'))
+        pos--;
+    if (pos < 2)
+        return -1;
+    pos -= 2;
+    struct timespec ts;
+    struct tm tm;
+    char stamp[40];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+    wb_buf_append(out, m->bytes, pos);
+    wb_buf_puts(out, "<delay xmlns='" WB_NS_DELAY "' from='");
+    wb_buf_xml_escape_str(out, m->to.domain);
+    wb_buf_printf(out, "' stamp='%s.%03ldZ'/>", stamp, ts.tv_nsec / 1000000);
+    wb_buf_append(out, m->bytes + pos, m->bytes_len - pos);
+    return out->failed ? -1 : 0;
+}
+
+static void wb_offline_stored(void *arg, wb_offline_put_result result)
+{
+    wb_offline_op *op = arg;
+    switch (result) {
+    case WB_OFFLINE_STORED:
+        break;
+    case WB_OFFLINE_NO_ACCOUNT:
+        wb_route_error(op->w, op->m, WB_STE_SERVICE_UNAVAILABLE, NULL);
+        break;
+    case WB_OFFLINE_FULL:
+        wb_route_error(op->w, op->m, WB_STE_RESOURCE_CONSTRAINT, "Offline storage is full");
+        break;
+    case WB_OFFLINE_UNAVAILABLE:
+        wb_route_error(op->w, op->m, WB_STE_INTERNAL_SERVER_ERROR,
+                       "Offline storage is unavailable: the message was not stored");
+        break;
+    }
+    wb_offline_op_free(op);
+}
+
+/* Queues m; on any local failure the sender learns that it was not stored. */
+static void wb_offline_put(wb_worker *w, wb_msg *m)
+{
+    char sender[WB_JID_MAX + 1];
+    wb_buf b;
+    wb_buf_init(&b);
+    wb_offline_op *op = wb_offline_op_new(w, &m->to);
+    if (op == NULL || wb_offline_stamp(m, &b) < 0 ||
+        wb_jid_full(&m->from, sender, sizeof(sender)) < 0)
+        goto fail;
+    op->m = wb_msg_ref(m);
+    if (!wb_store_offline_put(w->store, op->node, op->domain, sender, b.data, b.len, WB_OFFLINE_MAX,
+                              wb_offline_stored, op))
+        goto fail;
+    wb_buf_free(&b);
+    return;
+fail:
+    wb_buf_free(&b);
+    if (op != NULL)
+        wb_offline_op_free(op);
+    wb_route_error(w, m, WB_STE_INTERNAL_SERVER_ERROR, "The message could not be stored");
+}
+
+/* RFC 6121 8.5.2: chat and normal messages are stored; headline and error messages dropped;
+ * groupchat left to the router (service-unavailable). */
+static wb_mod_result wb_offline_undeliverable(wb_worker *w, wb_msg *m)
+{
+    if (m->kind != WB_MSG_MESSAGE || m->type == WB_MT_GROUPCHAT || !wb_jid_has_node(&m->to))
+        return WB_MOD_PASS;
+    if (m->type != WB_MT_NORMAL && m->type != WB_MT_CHAT)
+        return WB_MOD_HANDLED;
+    if (m->xml == NULL || m->bytes == NULL || !m->has_from)
+        return WB_MOD_PASS;
+    switch (wb_offline_policy_of(m->xml)) {
+    case WB_OFFLINE_DROP:
+        return WB_MOD_HANDLED;
+    case WB_OFFLINE_REFUSE:
+        return WB_MOD_PASS; /* not stored: the sender gets service-unavailable */
+    case WB_OFFLINE_STORE:
+        break;
+    }
+    wb_offline_put(w, m);
+    return WB_MOD_HANDLED;
+}
+
+static void wb_offline_fetch_next(wb_offline_op *op);
+
+/* Writes the batch to the session (within the byte budget); returns how many were written. */
+static size_t wb_offline_write(wb_c2s *c, const wb_offline_item *items, size_t n, int64_t *ids)
+{
+    size_t k = 0, bytes = 0;
+    for (; k < n && (k == 0 || bytes + items[k].len <= WB_OFFLINE_BATCH_BYTES); k++) {
+        wb_msg *d = wb_xmpp_msg_from_text(WB_MSG_MESSAGE, WB_MT_NORMAL, NULL, NULL,
+                                          items[k].payload, items[k].len);
+        if (d == NULL)
+            break;
+        wb_c2s_deliver(c, d);
+        wb_msg_unref(d);
+        ids[k] = items[k].id;
+        bytes += items[k].len;
+    }
+    return k;
+}
+
+/* The session may be gone, or unavailable now: then the queue stays for the next login. Rows are
+ * deleted only after being written (a crash in between may duplicate, never lose). */
+static void wb_offline_fetched(void *arg, wb_store_status status, const wb_offline_item *items,
+                               size_t n)
+{
+    wb_offline_op *op = arg;
+    wb_c2s *c = wb_worker_session(op->w, op->sid);
+    int64_t ids[WB_OFFLINE_BATCH];
+    if (status != WB_STORE_OK || n == 0 || n > WB_OFFLINE_BATCH || c == NULL ||
+        !wb_c2s_available(c) || wb_c2s_priority(c) < 0)
+        goto done;
+    const size_t k = wb_offline_write(c, items, n, ids);
+    if (k == 0)
+        goto done;
+    if (!wb_store_offline_delete(op->w->store, op->node, op->domain, ids, k, NULL, NULL)) {
+        wb_warn("offline: could not delete delivered messages (they may come again)");
+        goto done;
+    }
+    if (k < n || n == WB_OFFLINE_BATCH) {
+        wb_offline_fetch_next(op); /* after the delete: the store answers in order */
+        return;
+    }
+done:
+    wb_offline_op_free(op);
+}
+
+static void wb_offline_fetch_next(wb_offline_op *op)
+{
+    if (!wb_store_offline_fetch(op->w->store, op->node, op->domain, WB_OFFLINE_BATCH,
+                                wb_offline_fetched, op)) {
+        wb_warn("offline: could not fetch queued messages");
+        wb_offline_op_free(op);
+    }
+}
+
+/* RFC 6121 / XEP-0160: queued messages go to the first available presence with a non-negative
+ * priority. */
+static void wb_offline_presence(wb_worker *w, wb_c2s *c, const wb_msg *m, bool initial)
+{
+    (void)m;
+    const wb_jid *jid = wb_c2s_jid(c);
+    if (!initial || jid == NULL || wb_c2s_priority(c) < 0)
+        return;
+    wb_offline_op *op = wb_offline_op_new(w, jid);
+    if (op == NULL) {
+        wb_warn("offline: out of memory");
+        return;
+    }
+    op->sid = wb_c2s_id(c);
+    wb_offline_fetch_next(op);
+}
+
+static const char *const wb_offline_features[] = {WB_FEATURE_OFFLINE, NULL};
+
+const wb_module wb_mod_offline = {
+    .name = "offline",
+    .features = wb_offline_features,
+    .presence = wb_offline_presence,
+    .undeliverable = wb_offline_undeliverable,
+    .init = wb_offline_init,
+    .shutdown = wb_offline_shutdown,
+};
