@@ -67,39 +67,8 @@ static void wb_presence_unavailable_to_directed(wb_c2s *c)
     c->n_directed = 0;
 }
 
-/* RFC 6121 3.1.5: once the contact approves, the user learns the contact's current presence
- * from every available resource. */
-static void wb_presence_send_current(wb_c2s *c, const wb_jid *contact)
-{
-    wb_msg *last[32];
-    size_t n = wb_directory_presences(c->w->srv->dir, &c->jid, last, 32);
-    wb_jid to = *contact;
-    to.resource[0] = '\0';
-    char from[WB_JID_MAX + 1], tostr[WB_JID_MAX + 1];
-    wb_jid_bare(&to, tostr, sizeof(tostr));
-    for (size_t i = 0; i < n; i++) {
-        wb_buf b;
-        wb_buf_init(&b);
-        wb_jid_full(&last[i]->from, from, sizeof(from));
-        wb_msg *p = NULL;
-        if (last[i]->xml && wb_st_write_stamped(last[i]->xml, from, tostr, &b) == 0)
-            p = wb_xmpp_msg_from_text(WB_MSG_PRESENCE, WB_PT_AVAILABLE, &last[i]->from, &to, b.data,
-                                      b.len);
-        wb_buf_free(&b);
-        wb_msg_unref(last[i]);
-        if (p)
-            wb_route(c->w, p);
-    }
-}
-
 bool wb_c2s_presence_out(wb_c2s *c, wb_msg *m)
 {
-    if (m->has_to && m->type == WB_PT_SUBSCRIBED) {
-        wb_jid contact = m->to;
-        wb_route(c->w, m);
-        wb_presence_send_current(c, &contact);
-        return true;
-    }
     if (m->has_to) {
         if (m->type == WB_PT_AVAILABLE || m->type == WB_PT_UNAVAILABLE)
             wb_presence_track(c, &m->to, m->type == WB_PT_AVAILABLE);
