@@ -150,8 +150,8 @@ int wb_store_account_delete(wb_pg *pg, const char *node, const char *domain, cha
 {
     const char *const values[] = {domain, node};
     PGresult *res =
-        wb_store_run(pg, "DELETE FROM accounts WHERE domain = $1 AND node = $2 RETURNING id", 2,
-                     values, NULL, NULL, PGRES_TUPLES_OK, err, errsize);
+        wb_store_run(pg, "SELECT d FROM account_delete($1, $2) AS d WHERE d IS NOT NULL", 2, values,
+                     NULL, NULL, PGRES_TUPLES_OK, err, errsize);
     if (res == NULL)
         return -1;
     const int found = PQntuples(res);

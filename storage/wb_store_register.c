@@ -52,7 +52,7 @@ static const char wb_reg_passwd_sql[] =
     " server_key = EXCLUDED.server_key RETURNING account_id";
 
 static const char wb_reg_remove_sql[] =
-    "DELETE FROM accounts WHERE domain = $1::text AND node = $2::text RETURNING id";
+    "SELECT d FROM account_delete($1::text, $2::text) AS d WHERE d IS NOT NULL";
 
 /* SHA-256 of the token with ASCII letters lowercased (tokens are hex; case does not matter). */
 static int wb_reg_token_hash(const char *token, uint8_t out[crypto_hash_sha256_BYTES])

@@ -282,3 +282,25 @@ def slixmpp_clients_subscribe_and_see_each_other(suite):
         check(False, 'slixmpp clients still running after 40 s')
     check(r.returncode == 0 and 'ok' in r.stdout,
           'slixmpp clients: %s %s' % (r.stdout.strip()[-300:], r.stderr.strip()[-500:]))
+
+
+@test
+def deleted_account_name_inherits_no_subscription(suite):
+    srv = suite.server()
+    a = online(srv, 'inha')
+    b = online(srv, 'inhb')
+    subscribe(a, b)
+    subscribe(b, a)
+    b.close()
+    r = srv.ctl('user', 'delete', 'inhb@localhost')
+    check(r.returncode == 0, 'user delete: %s' % r.stderr.strip()[:200])
+    r = srv.ctl('user', 'add', 'inhb@localhost', '--password-file',
+                srv.password_file(srv.users['inhb@localhost']))
+    check(r.returncode == 0, 'user add again: %s' % r.stderr.strip()[:200])
+    check('inhb@localhost' not in items_of(roster_get(a)),
+          "the deleted account is still in its contact's roster")
+    nb = online(srv, 'inhb', 'new')
+    check(not items_of(roster_get(nb)), 'the new account starts with a roster')
+    a.send("<presence><status>still here</status></presence>")
+    check(nb.silent_for(is_presence(None, a.jid), 1.0),
+          "the new account with the old name got the old contact's presence")
