@@ -125,12 +125,24 @@ void wb_c2s_send_str(wb_c2s *c, const char *s)
     wb_c2s_send(c, s, strlen(s));
 }
 
-void wb_c2s_deliver(wb_c2s *c, const wb_msg *m)
+bool wb_c2s_deliver(wb_c2s *c, const wb_msg *m)
 {
     if ((m->flags & WB_MSG_F_ROSTER_PUSH) && !(c->flags & WB_C2S_F_ROSTER_REQUESTED))
-        return;
-    if (!c->closing && m->bytes)
-        wb_c2s_send(c, m->bytes, m->bytes_len);
+        return false;
+    if (c->closing || !m->bytes)
+        return false;
+    wb_c2s_send(c, m->bytes, m->bytes_len);
+    return !c->closing; /* the send itself may have closed a client that does not read */
+}
+
+bool wb_c2s_closing(const wb_c2s *c)
+{
+    return c->closing;
+}
+
+size_t wb_c2s_output_pending(const wb_c2s *c)
+{
+    return c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
 }
 
 static void wb_c2s_send_header(wb_c2s *c)

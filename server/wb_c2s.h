@@ -15,8 +15,13 @@ wb_c2s *wb_c2s_new(wb_worker *w, int fd, const wb_conf_listener *lis, const char
 void wb_c2s_close(wb_c2s *c, int stream_err, const char *text);
 /* Frees at once (worker shutdown after closing). */
 void wb_c2s_free(wb_c2s *c);
-/* Writes m's bytes to the client (m is not consumed). */
-void wb_c2s_deliver(wb_c2s *c, const wb_msg *m);
+/* Writes m's bytes to the client (m is not consumed). False when nothing was written: the
+ * stream is closing, or m is a roster push the session did not ask for. */
+bool wb_c2s_deliver(wb_c2s *c, const wb_msg *m);
+/* True once the stream is being closed (nothing more will be written to it). */
+bool wb_c2s_closing(const wb_c2s *c);
+/* Bytes queued for the client and not yet sent (for pacing bulk deliveries). */
+size_t wb_c2s_output_pending(const wb_c2s *c);
 uint64_t wb_c2s_id(const wb_c2s *c);
 /* The bound full JID, or NULL before binding. */
 const wb_jid *wb_c2s_jid(const wb_c2s *c);

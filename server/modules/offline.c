@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/event.h>
+
 #include "wb_log.h"
 #include "wb_modules.h"
 #include "wb_router.h"
@@ -25,6 +27,8 @@
  * long queue is handed over in steps paced by the database round trips. */
 #define WB_OFFLINE_BATCH       50
 #define WB_OFFLINE_BATCH_BYTES (512u * 1024u)
+#define WB_OFFLINE_BACKLOG     (1024u * 1024u) /* unsent bytes before the next batch waits */
+#define WB_OFFLINE_PACE_USEC   100000
 
 /* Every request in flight, so that those a stopping worker's store never answers are freed. */
 typedef struct wb_offline_op wb_offline_op;
@@ -217,6 +221,7 @@ static wb_mod_result wb_offline_undeliverable(wb_worker *w, wb_msg *m)
 }
 
 static void wb_offline_fetch_next(wb_offline_op *op);
+static void wb_offline_pace(wb_offline_op *op);
 
 /* Writes the batch to the session (within the byte budget); returns how many were written. */
 static size_t wb_offline_write(wb_c2s *c, const wb_offline_item *items, size_t n, int64_t *ids)
@@ -227,12 +232,39 @@ static size_t wb_offline_write(wb_c2s *c, const wb_offline_item *items, size_t n
                                           items[k].payload, items[k].len);
         if (d == NULL)
             break;
-        wb_c2s_deliver(c, d);
+        const bool written = wb_c2s_deliver(c, d);
         wb_msg_unref(d);
+        if (!written)
+            break; /* the stream is closing: what was not written stays queued */
         ids[k] = items[k].id;
         bytes += items[k].len;
     }
     return k;
+}
+
+/* The next batch waits while the client has not read much of what it got: a big queue on a slow
+ * link must not overflow the session's output limit (which would close it). */
+static void wb_offline_pace_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    wb_offline_pace(arg);
+}
+
+static void wb_offline_pace(wb_offline_op *op)
+{
+    wb_c2s *c = wb_worker_session(op->w, op->sid);
+    if (c == NULL || wb_c2s_closing(c)) {
+        wb_offline_op_free(op);
+        return;
+    }
+    if (wb_c2s_output_pending(c) <= WB_OFFLINE_BACKLOG) {
+        wb_offline_fetch_next(op);
+        return;
+    }
+    const struct timeval tv = {0, WB_OFFLINE_PACE_USEC};
+    if (event_base_once(op->w->base, -1, EV_TIMEOUT, wb_offline_pace_cb, op, &tv) < 0)
+        wb_offline_op_free(op);
 }
 
 /* The session may be gone, or unavailable now: then the queue stays for the next login. Rows are
@@ -243,7 +275,7 @@ static void wb_offline_fetched(void *arg, wb_store_status status, const wb_offli
     wb_offline_op *op = arg;
     wb_c2s *c = wb_worker_session(op->w, op->sid);
     int64_t ids[WB_OFFLINE_BATCH];
-    if (status != WB_STORE_OK || n == 0 || n > WB_OFFLINE_BATCH || c == NULL ||
+    if (status != WB_STORE_OK || n == 0 || n > WB_OFFLINE_BATCH || c == NULL || wb_c2s_closing(c) ||
         !wb_c2s_available(c) || wb_c2s_priority(c) < 0)
         goto done;
     const size_t k = wb_offline_write(c, items, n, ids);
@@ -254,7 +286,7 @@ static void wb_offline_fetched(void *arg, wb_store_status status, const wb_offli
         goto done;
     }
     if (k < n || n == WB_OFFLINE_BATCH) {
-        wb_offline_fetch_next(op); /* after the delete: the store answers in order */
+        wb_offline_pace(op); /* then the next batch, after the delete: answers come in order */
         return;
     }
 done:
