@@ -81,6 +81,11 @@ void wb_c2s_set_flags(wb_c2s *c, unsigned flags)
     c->flags |= flags;
 }
 
+void wb_c2s_clear_flags(wb_c2s *c, unsigned flags)
+{
+    c->flags &= ~flags;
+}
+
 bool wb_c2s_available(const wb_c2s *c)
 {
     return c->available;

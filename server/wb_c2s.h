@@ -38,8 +38,10 @@ wb_worker *wb_c2s_worker(const wb_c2s *c);
 #define WB_C2S_F_ROSTER_REQUESTED    0x1u /* an "interested resource": gets roster pushes */
 #define WB_C2S_F_INITIAL_PRESENCE    0x2u /* has sent its initial presence */
 #define WB_C2S_F_BLOCKLIST_REQUESTED 0x4u /* retrieved its block list: gets XEP-0191 pushes */
+#define WB_C2S_F_REGISTERING         0x8u /* an in-band registration is being processed */
 unsigned wb_c2s_flags(const wb_c2s *c);
 void wb_c2s_set_flags(wb_c2s *c, unsigned flags);
+void wb_c2s_clear_flags(wb_c2s *c, unsigned flags);
 bool wb_c2s_available(const wb_c2s *c);
 int wb_c2s_priority(const wb_c2s *c);
 /* The end of the outbound hooks (wb_modules_outbound): presence without 'to' goes to the

@@ -90,6 +90,28 @@ bool wb_ratelimit_blocked(wb_ratelimit *rl, const char *key)
     return blocked;
 }
 
+bool wb_ratelimit_take(wb_ratelimit *rl, const char *key)
+{
+    time_t now = time(NULL);
+    pthread_mutex_lock(&rl->lock);
+    wb_rl_entry *e = wb_rl_find(rl, key, now, 1);
+    bool ok = e->count < rl->max;
+    if (ok)
+        e->count++;
+    pthread_mutex_unlock(&rl->lock);
+    return ok;
+}
+
+void wb_ratelimit_refund(wb_ratelimit *rl, const char *key)
+{
+    time_t now = time(NULL);
+    pthread_mutex_lock(&rl->lock);
+    wb_rl_entry *e = wb_rl_find(rl, key, now, 0);
+    if (e && e->count > 0)
+        e->count--;
+    pthread_mutex_unlock(&rl->lock);
+}
+
 void wb_ratelimit_fail(wb_ratelimit *rl, const char *key)
 {
     time_t now = time(NULL);

@@ -233,10 +233,14 @@ static void wb_reg_created(void *arg, wb_store_reg_result r)
     wb_reg_op *op = arg;
     wb_reg_state *s = op->state;
     wb_c2s *c = wb_worker_session(op->w, op->sid);
-    if (r == WB_STORE_REG_CREATED) {
-        wb_ratelimit_fail(s->per_address, op->peer);
+    if (r == WB_STORE_REG_CREATED)
         wb_info("register: account %s@%s created by %s", op->node, op->domain, op->peer);
-    }
+    /* The attempt was counted when it started; a taken name or a database failure gives it
+     * back, a bad token does not (guessing tokens must stay slow). */
+    if (r == WB_STORE_REG_TAKEN || r == WB_STORE_REG_UNAVAILABLE)
+        wb_ratelimit_refund(s->per_address, op->peer);
+    if (c)
+        wb_c2s_clear_flags(c, WB_C2S_F_REGISTERING);
     if (!c) {
         wb_reg_op_free(op);
         return;
@@ -284,8 +288,9 @@ static int wb_reg_check(const wb_config *cfg, const wb_reg_fields *f, char *node
     return -1;
 }
 
-static void wb_reg_submit_create(wb_worker *w, wb_c2s *c, const char *id, const char *node,
-                                 const wb_reg_fields *f)
+/* Returns 0 when the request is on its way (wb_reg_created will answer), -1 after answering. */
+static int wb_reg_submit_create(wb_worker *w, wb_c2s *c, const char *id, const char *node,
+                                const wb_reg_fields *f)
 {
     const wb_config *cfg = w->srv->cfg;
     wb_reg_op *op = wb_reg_op_new(w, WB_REG_CREATE);
@@ -301,11 +306,12 @@ static void wb_reg_submit_create(wb_worker *w, wb_c2s *c, const char *id, const 
                                   cfg->scram_iterations,
                                   cfg->register_invite_only ? f->token : NULL, wb_reg_created, op))
         goto fail;
-    return;
+    return 0;
 fail:
     if (op)
         wb_reg_op_free(op);
     wb_reg_send_error(c, id, WB_STE_INTERNAL_SERVER_ERROR, NULL);
+    return -1;
 }
 
 static void wb_reg_preauth_set(wb_worker *w, wb_c2s *c, const wb_stanza *st, wb_el q)
@@ -319,11 +325,16 @@ static void wb_reg_preauth_set(wb_worker *w, wb_c2s *c, const wb_stanza *st, wb_
     const int err = wb_reg_check(w->srv->cfg, &f, node, &text);
     if (err >= 0)
         wb_reg_send_error(c, id, (wb_stanza_err)err, text);
-    else if (!s || wb_ratelimit_blocked(s->per_address, wb_c2s_peer(c)))
+    else if (wb_c2s_flags(c) & WB_C2S_F_REGISTERING)
+        wb_reg_send_error(c, id, WB_STE_RESOURCE_CONSTRAINT,
+                          "A registration is already in progress on this stream");
+    else if (!s || !wb_ratelimit_take(s->per_address, wb_c2s_peer(c)))
         wb_reg_send_error(c, id, WB_STE_RESOURCE_CONSTRAINT,
                           "Too many registrations from this address; try again later");
+    else if (wb_reg_submit_create(w, c, id, node, &f) < 0)
+        wb_ratelimit_refund(s->per_address, wb_c2s_peer(c));
     else
-        wb_reg_submit_create(w, c, id, node, &f);
+        wb_c2s_set_flags(c, WB_C2S_F_REGISTERING);
     wb_reg_clear(&f);
 }
 
