@@ -1,5 +1,6 @@
-/* libstrophe test client for the integration suite: logs in (STARTTLS or direct TLS) and can
- * exchange numbered chat messages with a peer. Not a general client; certificates are trusted. */
+/* libstrophe test client for the integration suite: logs in (STARTTLS or direct TLS), exchanges
+ * numbered chat messages, lists the roster or collects offline messages. Certificates are trusted.
+ */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,9 +12,13 @@
 #define WB_SC_TIMEOUT_S 60
 #define WB_SC_BODY_MAX  64
 
+typedef enum wb_sc_mode { WB_SC_LOGIN, WB_SC_CHAT, WB_SC_ROSTER, WB_SC_OFFLINE } wb_sc_mode;
+
 typedef struct wb_sc_state {
-    const char *peer; /* NULL in login mode */
-    long n;           /* messages to send and to receive */
+    wb_sc_mode mode;
+    const char *peer; /* chat mode only */
+    long n;           /* chat: messages to send and to receive; offline: messages to wait for */
+    long seconds;     /* offline: how long to wait at most */
     long received;
     bool connected;
     bool done;
@@ -31,8 +36,11 @@ static void wb_sc_fail(xmpp_conn_t *conn, wb_sc_state *st, const char *reason)
 
 static int wb_sc_usage(void)
 {
-    fprintf(stderr, "usage: strophe_client login HOST PORT JID PASS starttls|direct\n"
-                    "       strophe_client chat HOST PORT JID PASS starttls|direct PEER N\n");
+    fprintf(stderr,
+            "usage: strophe_client login HOST PORT JID PASS starttls|direct\n"
+            "       strophe_client chat HOST PORT JID PASS starttls|direct PEER N\n"
+            "       strophe_client roster HOST PORT JID PASS starttls|direct\n"
+            "       strophe_client offline HOST PORT JID PASS starttls|direct COUNT SECS\n");
     return 2;
 }
 
@@ -100,6 +108,128 @@ static int wb_sc_send_all(xmpp_conn_t *conn, wb_sc_state *st)
     return 0;
 }
 
+/* Prints "item JID SUBSCRIPTION" per roster item of the answer to the roster get. */
+static int wb_sc_on_roster(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *userdata)
+{
+    wb_sc_state *st = userdata;
+    const char *type = xmpp_stanza_get_type(stanza);
+    xmpp_stanza_t *query =
+        xmpp_stanza_get_child_by_name_and_ns(stanza, "query", "jabber:iq:roster");
+
+    if (type == NULL || strcmp(type, "result") != 0 || query == NULL) {
+        wb_sc_fail(conn, st, "roster get not answered with a roster result");
+        return 0;
+    }
+    for (xmpp_stanza_t *it = xmpp_stanza_get_children(query); it; it = xmpp_stanza_get_next(it)) {
+        const char *name = xmpp_stanza_get_name(it);
+        const char *jid = xmpp_stanza_get_attribute(it, "jid");
+        const char *sub = xmpp_stanza_get_attribute(it, "subscription");
+
+        if (name == NULL || strcmp(name, "item") != 0 || jid == NULL)
+            continue;
+        printf("item %s %s\n", jid, sub ? sub : "none");
+        st->received++;
+    }
+    fflush(stdout);
+    st->done = true;
+    xmpp_disconnect(conn);
+    return 0;
+}
+
+static int wb_sc_send_roster_get(xmpp_conn_t *conn, wb_sc_state *st)
+{
+    xmpp_ctx_t *ctx = xmpp_conn_get_context(conn);
+    xmpp_stanza_t *iq = xmpp_iq_new(ctx, "get", "sc-roster");
+    xmpp_stanza_t *query = xmpp_stanza_new(ctx);
+
+    if (iq == NULL || query == NULL)
+        goto fail;
+    if (xmpp_stanza_set_name(query, "query") != XMPP_EOK ||
+        xmpp_stanza_set_ns(query, "jabber:iq:roster") != XMPP_EOK ||
+        xmpp_stanza_add_child(iq, query) != XMPP_EOK)
+        goto fail;
+    xmpp_id_handler_add(conn, wb_sc_on_roster, "sc-roster", st);
+    xmpp_send(conn, iq);
+    xmpp_stanza_release(query);
+    xmpp_stanza_release(iq);
+    return 0;
+fail:
+    if (query != NULL)
+        xmpp_stanza_release(query);
+    if (iq != NULL)
+        xmpp_stanza_release(iq);
+    return -1;
+}
+
+/* Prints "msg ID BODY HAS_DELAY" per message with a body; done after COUNT of them. */
+static int wb_sc_on_offline(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *userdata)
+{
+    wb_sc_state *st = userdata;
+    const char *id = xmpp_stanza_get_id(stanza);
+    const bool delayed =
+        xmpp_stanza_get_child_by_name_and_ns(stanza, "delay", "urn:xmpp:delay") != NULL;
+    char *body = xmpp_message_get_body(stanza);
+
+    if (body == NULL)
+        return 1;
+    printf("msg %s %s %d\n", id ? id : "-", body, delayed ? 1 : 0);
+    fflush(stdout);
+    xmpp_free(xmpp_conn_get_context(conn), body);
+    if (++st->received == st->n && !st->done) {
+        st->done = true;
+        xmpp_disconnect(conn);
+    }
+    return 1;
+}
+
+static int wb_sc_on_offline_timer(xmpp_conn_t *conn, void *userdata)
+{
+    wb_sc_state *st = userdata;
+
+    if (!st->done && !st->failed) {
+        st->done = true;
+        xmpp_disconnect(conn);
+    }
+    return 0;
+}
+
+static int wb_sc_send_presence(xmpp_conn_t *conn)
+{
+    xmpp_stanza_t *pres = xmpp_presence_new(xmpp_conn_get_context(conn));
+
+    if (pres == NULL)
+        return -1;
+    xmpp_send(conn, pres);
+    xmpp_stanza_release(pres);
+    return 0;
+}
+
+/* Starts the work of the mode once the session is established. */
+static void wb_sc_start(xmpp_conn_t *conn, wb_sc_state *st)
+{
+    switch (st->mode) {
+    case WB_SC_LOGIN:
+        st->done = true;
+        xmpp_disconnect(conn);
+        return;
+    case WB_SC_CHAT:
+        xmpp_handler_add(conn, wb_sc_on_message, NULL, "message", NULL, st);
+        if (wb_sc_send_all(conn, st) != 0)
+            wb_sc_fail(conn, st, "out of memory while sending");
+        return;
+    case WB_SC_ROSTER:
+        if (wb_sc_send_roster_get(conn, st) != 0)
+            wb_sc_fail(conn, st, "out of memory while asking for the roster");
+        return;
+    case WB_SC_OFFLINE:
+        xmpp_handler_add(conn, wb_sc_on_offline, NULL, "message", NULL, st);
+        xmpp_timed_handler_add(conn, wb_sc_on_offline_timer, (unsigned long)st->seconds * 1000, st);
+        if (wb_sc_send_presence(conn) != 0)
+            wb_sc_fail(conn, st, "out of memory while sending presence");
+        return;
+    }
+}
+
 static void wb_sc_on_conn(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
                           xmpp_stream_error_t *stream_error, void *userdata)
 {
@@ -111,14 +241,7 @@ static void wb_sc_on_conn(xmpp_conn_t *conn, xmpp_conn_event_t status, int error
         st->connected = true;
         printf("bound %s\n", xmpp_conn_get_bound_jid(conn));
         fflush(stdout);
-        if (st->peer == NULL) {
-            st->done = true;
-            xmpp_disconnect(conn);
-            return;
-        }
-        xmpp_handler_add(conn, wb_sc_on_message, NULL, "message", NULL, st);
-        if (wb_sc_send_all(conn, st) != 0)
-            wb_sc_fail(conn, st, "out of memory while sending");
+        wb_sc_start(conn, st);
         return;
     }
     if (!st->done && !st->failed) {
@@ -151,10 +274,16 @@ static void wb_sc_run(xmpp_ctx_t *ctx, xmpp_conn_t *conn, wb_sc_state *st)
     }
 }
 
-static int wb_sc_parse_args(int argc, char **argv, wb_sc_state *st, long *flags)
+static int wb_sc_parse_count(const char *s, long max, long *out)
 {
     char *end = NULL;
 
+    *out = strtol(s, &end, 10);
+    return end == s || *end != '\0' || *out <= 0 || *out > max ? -1 : 0;
+}
+
+static int wb_sc_parse_args(int argc, char **argv, wb_sc_state *st, long *flags)
+{
     if (argc < 7)
         return -1;
     if (strcmp(argv[6], "starttls") == 0)
@@ -164,15 +293,26 @@ static int wb_sc_parse_args(int argc, char **argv, wb_sc_state *st, long *flags)
     else
         return -1;
     *flags |= XMPP_CONN_FLAG_TRUST_TLS | XMPP_CONN_FLAG_DISABLE_SM;
-    if (strcmp(argv[1], "login") == 0 && argc == 7)
+    if (strcmp(argv[1], "login") == 0 && argc == 7) {
+        st->mode = WB_SC_LOGIN;
         return 0;
-    if (strcmp(argv[1], "chat") != 0 || argc != 9)
-        return -1;
-    st->peer = argv[7];
-    st->n = strtol(argv[8], &end, 10);
-    if (end == argv[8] || *end != '\0' || st->n <= 0 || st->n > 1000000)
-        return -1;
-    return 0;
+    }
+    if (strcmp(argv[1], "roster") == 0 && argc == 7) {
+        st->mode = WB_SC_ROSTER;
+        return 0;
+    }
+    if (strcmp(argv[1], "chat") == 0 && argc == 9) {
+        st->mode = WB_SC_CHAT;
+        st->peer = argv[7];
+        return wb_sc_parse_count(argv[8], 1000000, &st->n);
+    }
+    if (strcmp(argv[1], "offline") == 0 && argc == 9) {
+        st->mode = WB_SC_OFFLINE;
+        if (wb_sc_parse_count(argv[7], 1000000, &st->n) != 0)
+            return -1;
+        return wb_sc_parse_count(argv[8], WB_SC_TIMEOUT_S - 5, &st->seconds);
+    }
+    return -1;
 }
 
 static int wb_sc_connect(xmpp_conn_t *conn, const char *host, const char *port_s, long flags,
