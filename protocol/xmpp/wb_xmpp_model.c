@@ -146,14 +146,21 @@ int wb_xmpp_to_msg(wb_stanza *st, const wb_jid *sender, wb_msg **out, wb_stanza_
     }
     if (wb_xmpp_check_payload(m, st, err) < 0)
         return -1;
-    /* RFC 6121 3.1.2 and 3.2.2: subscription presence leaves with the sender's bare JID. */
-    if (m->kind == WB_MSG_PRESENCE && m->type >= WB_PT_SUBSCRIBE && m->type <= WB_PT_UNSUBSCRIBED)
+    /* RFC 6121 3.1.2 and 3.2.2: subscription presence goes from bare JID to bare JID. */
+    char full[WB_JID_MAX + 1], bare_to[WB_JID_MAX + 1];
+    const char *to_stamp = NULL;
+    if (m->kind == WB_MSG_PRESENCE && m->type >= WB_PT_SUBSCRIBE && m->type <= WB_PT_UNSUBSCRIBED) {
         m->from.resource[0] = '\0';
-    char full[WB_JID_MAX + 1];
+        if (m->has_to && wb_jid_has_resource(&m->to)) {
+            m->to.resource[0] = '\0';
+            if (wb_jid_bare(&m->to, bare_to, sizeof(bare_to)) >= 0)
+                to_stamp = bare_to;
+        }
+    }
     wb_buf b;
     wb_buf_init(&b);
     if (wb_jid_full(&m->from, full, sizeof(full)) < 0 ||
-        wb_st_write_stamped(st, full, NULL, &b) < 0) {
+        wb_st_write_stamped(st, full, to_stamp, &b) < 0) {
         wb_buf_free(&b);
         *err = WB_STE_INTERNAL_SERVER_ERROR;
         return -1;

@@ -66,8 +66,9 @@ static void wb_roster_write_item(wb_buf *b, const wb_roster_item *it, bool remov
         wb_buf_puts(b, "' name='");
         wb_buf_xml_escape_str(b, it->name);
     }
-    wb_buf_printf(b, "' subscription='%s'%s", wb_roster_sub_name(it->state),
-                  (it->state & WB_RS_ASK) ? " ask='subscribe'" : "");
+    wb_buf_printf(b, "' subscription='%s'%s%s", wb_roster_sub_name(it->state),
+                  (it->state & WB_RS_ASK) ? " ask='subscribe'" : "",
+                  (it->state & WB_RS_APPROVED) ? " approved='true'" : "");
     if (!it->groups || !*it->groups) {
         wb_buf_puts(b, "/>");
         return;
@@ -387,7 +388,8 @@ static void wb_roster_stream_features(wb_c2s *c, wb_buf *b, bool authed)
 {
     (void)c;
     if (authed)
-        wb_buf_puts(b, "<ver xmlns='" WB_NS_ROSTERVER "'/>");
+        wb_buf_puts(b, "<ver xmlns='" WB_NS_ROSTERVER
+                       "'/><sub xmlns='urn:xmpp:features:pre-approval'/>");
 }
 
 static const wb_iq_handler wb_roster_iq[] = {

@@ -46,7 +46,7 @@ static void wb_vcard_reply(wb_worker *w, const wb_msg *m, const char *payload, s
 static void wb_vcard_fail(wb_worker *w, const wb_msg *m, wb_store_status status)
 {
     if (status == WB_STORE_NOT_FOUND)
-        wb_route_error(w, m, WB_STE_ITEM_NOT_FOUND, NULL);
+        wb_route_error(w, m, WB_STE_SERVICE_UNAVAILABLE, NULL); /* RFC 6121 8.5.1 */
     else
         wb_route_error(w, m, WB_STE_INTERNAL_SERVER_ERROR, "Storage is unavailable, retry later");
 }

@@ -175,6 +175,13 @@ def preapproved_request_is_answered_by_the_server(suite):
     b = online(srv, 'preb')
     b.send("<presence to='prea@localhost' type='subscribed'/>")  # pre-approval, not routed
     check(a.silent_for(is_presence('subscribed'), 0.5), 'a pre-approval was routed')
+    # RFC 6121 3.4: the pre-approval shows as approved='true' (the server offers the feature).
+    roster_set_item = "<query xmlns='jabber:iq:roster'><item jid='prea@localhost'/></query>"
+    b.iq('set', roster_set_item)
+    b.wait_for(is_push('prea@localhost'), 10, 'push of the new item')
+    item = items_of(roster_get(b)).get('prea@localhost')
+    check(item is not None and item.get('approved') == 'true',
+          'roster item without approved=true: %r' % (item.attrib if item is not None else None))
     a.send("<presence to='preb@localhost' type='subscribe'/>")
     a.wait_for(is_presence('subscribed', 'preb@localhost'), 10, 'automatic approval')
     a.wait_for(is_presence(None, b.jid), 10, "contact's presence after automatic approval")
@@ -304,3 +311,16 @@ def deleted_account_name_inherits_no_subscription(suite):
     a.send("<presence><status>still here</status></presence>")
     check(nb.silent_for(is_presence(None, a.jid), 1.0),
           "the new account with the old name got the old contact's presence")
+
+
+@test
+def subscription_request_to_a_full_jid_is_treated_as_bare(suite):
+    srv = suite.server()
+    a = online(srv, 'fsuba')
+    b1 = online(srv, 'fsubb', 'one')
+    b2 = online(srv, 'fsubb', 'two')
+    a.send("<presence to='%s' type='subscribe'/>" % b1.jid)
+    for c in (b1, b2):
+        el = c.wait_for(is_presence('subscribe', 'fsuba@localhost'), 10,
+                        'the request on every resource of the contact')
+        check(el.get('to') in (None, 'fsubb@localhost'), 'request addressed to %s' % el.get('to'))

