@@ -18,6 +18,17 @@ static const char wb_roster_get_sql[] =
     "LEFT JOIN roster_items r ON r.account_id = a.id "
     "WHERE a.domain = $1 AND a.node = $2 ORDER BY r.contact";
 
+/* What presence needs from a roster: only contacts with a subscription (and, at a session's
+ * first presence, pending inbound requests), without names and groups. */
+static const char wb_roster_presence_sql[] =
+    "SELECT coalesce(v.version, 0)::int8, r.contact, NULL::text, NULL::text, "
+    "roster_state(r.sub_to, r.sub_from, r.ask, r.pending_in, r.approved, r.in_roster), "
+    "r.pending_status "
+    "FROM accounts a LEFT JOIN roster_versions v ON v.account_id = a.id "
+    "LEFT JOIN roster_items r ON r.account_id = a.id "
+    "AND (r.sub_to OR r.sub_from OR ($3::text = 't' AND r.pending_in)) "
+    "WHERE a.domain = $1 AND a.node = $2 ORDER BY r.contact";
+
 #define WB_ROSTER_CHANGE_COLS                                                                      \
     "found, refused, coalesce(old_state, 0), coalesce(new_state, 0), push, "                       \
     "coalesce(version, 0)::int8, name, coalesce(groups, ''), status"
@@ -82,6 +93,15 @@ wb_store_req *wb_store_roster_get(wb_store *st, const char *node, const char *do
     const wb_store_param p[] = {WB_SP_TEXT(domain), WB_SP_TEXT(node)};
     return wb_store_submit(st, wb_roster_get_sql, p, 2, wb_roster_get_deliver, (void (*)(void))cb,
                            arg);
+}
+
+wb_store_req *wb_store_roster_presence(wb_store *st, const char *node, const char *domain,
+                                       bool with_pending, wb_store_roster_cb cb, void *arg)
+{
+    const wb_store_param p[] = {WB_SP_TEXT(domain), WB_SP_TEXT(node),
+                                WB_SP_TEXT(with_pending ? "t" : "f")};
+    return wb_store_submit(st, wb_roster_presence_sql, p, 3, wb_roster_get_deliver,
+                           (void (*)(void))cb, arg);
 }
 
 /* The contact of a change request is kept behind the request's parameters: values[2]. */

@@ -37,6 +37,11 @@ wb_store_req *wb_store_roster_get(wb_store *st, const char *node, const char *do
                                   wb_store_roster_cb cb, void *arg);
 
 /* The outcome of one change. NOT_FOUND: no such account. */
+/* The rows presence needs: contacts with a subscription to or from the account, and with
+ * with_pending also pending inbound requests; names and groups are NULL. */
+wb_store_req *wb_store_roster_presence(wb_store *st, const char *node, const char *domain,
+                                       bool with_pending, wb_store_roster_cb cb, void *arg);
+
 typedef struct wb_roster_change {
     bool refused;        /* a new row would exceed the size limit: nothing changed */
     unsigned old_state;  /* WB_RS_* before */

@@ -412,7 +412,8 @@ static void wb_presence_broadcast(wb_worker *w, const wb_jid *from, uint64_t sid
     x->from = *from;
     x->sid = sid;
     x->initial = initial;
-    if (!wb_store_roster_get(w->store, from->node, from->domain, wb_presence_broadcast_done, x))
+    if (!wb_store_roster_presence(w->store, from->node, from->domain, initial,
+                                  wb_presence_broadcast_done, x))
         wb_presence_ctx_free(x);
 }
 
