@@ -143,7 +143,7 @@ static void wb_block_loaded_cb(void *arg, wb_store_status status, const char *co
 static void wb_block_load(wb_block_op *op, const wb_jid *account)
 {
     wb_block_bare(&op->account, account);
-    op->version = wb_block_cache_version(op->bs->cache);
+    op->version = wb_block_cache_version(op->bs->cache, &op->account);
     op->loads++;
     if (!wb_store_block_list(op->w->store, op->account.node, op->account.domain, wb_block_loaded_cb,
                              op))

@@ -24,12 +24,17 @@ typedef struct wb_block_sid {
     uint64_t sid;
 } wb_block_sid;
 
+#define WB_BLOCK_GEN_SLOTS 1024
+
 struct wb_block_cache {
     pthread_rwlock_t lock;
     wb_block_entry *buckets[WB_BLOCK_BUCKETS];
     size_t count, max;
-    uint64_t version; /* under lock */
-    uint64_t clock;   /* atomic */
+    /* Generations per slot of accounts (by hash), bumped by changes: a load that started before
+     * a change of its account is not cached. Per slot, not global, so that changes of other
+     * accounts do not make loads retry. Under lock. */
+    uint64_t gen[WB_BLOCK_GEN_SLOTS];
+    uint64_t clock; /* atomic */
     pthread_mutex_t sid_lock;
     wb_block_sid *sids[WB_BLOCK_SID_BUCKETS];
 };
@@ -161,10 +166,11 @@ long wb_block_cache_each(wb_block_cache *bc, const wb_jid *account,
     return n;
 }
 
-uint64_t wb_block_cache_version(wb_block_cache *bc)
+uint64_t wb_block_cache_version(wb_block_cache *bc, const wb_jid *account)
 {
+    const uint64_t slot = wb_block_hash(account) % WB_BLOCK_GEN_SLOTS;
     pthread_rwlock_rdlock(&bc->lock);
-    const uint64_t v = bc->version;
+    const uint64_t v = bc->gen[slot];
     pthread_rwlock_unlock(&bc->lock);
     return v;
 }
@@ -228,7 +234,7 @@ int wb_block_cache_put(wb_block_cache *bc, const wb_jid *account, const char *co
     int rc = -1;
     pthread_rwlock_wrlock(&bc->lock);
     wb_block_entry **pe = wb_block_find(bc, account, e->hash);
-    if (!*pe && bc->version == version) {
+    if (!*pe && bc->gen[e->hash % WB_BLOCK_GEN_SLOTS] == version) {
         if (bc->count >= bc->max) {
             wb_block_evict_lru(bc);
             pe = wb_block_find(bc, account, e->hash);
@@ -254,7 +260,7 @@ static void wb_block_remove(wb_block_cache *bc, const wb_jid *account, bool bump
         bc->count--;
     }
     if (bump)
-        bc->version++;
+        bc->gen[h % WB_BLOCK_GEN_SLOTS]++;
     pthread_rwlock_unlock(&bc->lock);
     if (e)
         wb_block_entry_free(e);

@@ -30,7 +30,7 @@ long wb_block_cache_each(wb_block_cache *bc, const wb_jid *account,
                          void (*fn)(void *arg, const char *item), void *arg);
 
 /* Changes completed so far: read it before loading a list, and give it back to put. */
-uint64_t wb_block_cache_version(wb_block_cache *bc);
+uint64_t wb_block_cache_version(wb_block_cache *bc, const wb_jid *account);
 /* Caches a list loaded from storage, unless the account already has one or a change completed
  * since `version` (the load may then predate it). 0, or -1 when not cached. */
 int wb_block_cache_put(wb_block_cache *bc, const wb_jid *account, const char *const *items,
