@@ -220,6 +220,24 @@ void wb_directory_set_presence(wb_directory *d, const wb_jid *jid, uint64_t sid,
     pthread_rwlock_unlock(&d->lock);
 }
 
+bool wb_directory_set_flags(wb_directory *d, const wb_jid *jid, uint64_t sid, unsigned set,
+                            unsigned clear)
+{
+    char bare[WB_JID_MAX + 1];
+    bool found = false;
+    if (wb_dir_key(jid, bare, sizeof(bare)) < 0)
+        return false;
+    pthread_rwlock_wrlock(&d->lock);
+    wb_dir_acct *a = *wb_dir_slot(d, bare);
+    wb_dir_res *r = a ? wb_dir_res_find(a, jid->resource) : NULL;
+    if (r && r->t.sid == sid) {
+        r->t.flags = (r->t.flags | set) & ~clear;
+        found = true;
+    }
+    pthread_rwlock_unlock(&d->lock);
+    return found;
+}
+
 size_t wb_directory_presences(wb_directory *d, const wb_jid *jid, wb_msg **out, size_t max)
 {
     char bare[WB_JID_MAX + 1];

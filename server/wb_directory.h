@@ -17,8 +17,12 @@ typedef struct wb_dir_target {
     int worker;
     int priority;
     bool available;
+    unsigned flags; /* WB_DIR_F_*, set by modules through wb_directory_set_flags */
     char resource[WB_JID_PART_MAX + 1];
 } wb_dir_target;
+
+/* Per-resource flags that every worker must see (a session's own flags are in wb_c2s). */
+#define WB_DIR_F_CARBONS 0x1u /* XEP-0280: carbons enabled */
 
 wb_directory *wb_directory_new(void);
 void wb_directory_free(wb_directory *d);
@@ -34,6 +38,10 @@ bool wb_directory_unbind(wb_directory *d, const wb_jid *jid, uint64_t sid);
  * of which the directory keeps a reference (for probes and newly approved subscribers). */
 void wb_directory_set_presence(wb_directory *d, const wb_jid *jid, uint64_t sid, bool available,
                                int priority, wb_msg *last);
+/* Sets then clears flags of jid (full) if it is still bound to sid; false when it is not. A new
+ * binding starts with no flags. */
+bool wb_directory_set_flags(wb_directory *d, const wb_jid *jid, uint64_t sid, unsigned set,
+                            unsigned clear);
 /* References to the last presence of each available resource of the account; returns how many
  * (the caller unrefs each). */
 size_t wb_directory_presences(wb_directory *d, const wb_jid *jid, wb_msg **out, size_t max);

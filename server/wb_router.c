@@ -10,8 +10,6 @@
 #include "wb_xmpp_errors.h"
 #include "wb_xmpp_model.h"
 
-#define WB_ROUTE_MAX_TARGETS 64
-
 void wb_route_to_session(wb_worker *w, int worker, uint64_t sid, wb_msg *m)
 {
     if (worker == w->idx) {
@@ -30,24 +28,31 @@ void wb_route_error(wb_worker *w, const wb_msg *m, int stanza_err, const char *t
         wb_route(w, r);
 }
 
-/* Message to a bare JID (RFC 6121 8.5.2.1.1): the available resources with the highest
- * non-negative priority; none: service-unavailable (offline storage comes with its module). */
-static void wb_route_message_bare(wb_worker *w, wb_msg *m, const wb_dir_target *t, size_t n)
+size_t wb_route_bare_targets(const wb_msg *m, const wb_dir_target *t, size_t n, bool *pick)
 {
     int best = -1;
     for (size_t i = 0; i < n; i++)
         if (t[i].available && t[i].priority >= 0 && t[i].priority > best)
             best = t[i].priority;
-    size_t sent = 0;
+    size_t picked = 0;
     for (size_t i = 0; i < n; i++) {
-        bool pick = m->type == WB_MT_HEADLINE
-                        ? (t[i].available && t[i].priority >= 0)
-                        : (t[i].available && best >= 0 && t[i].priority == best);
-        if (pick) {
-            wb_route_to_session(w, t[i].worker, t[i].sid, m);
-            sent++;
-        }
+        pick[i] = m->type == WB_MT_HEADLINE
+                      ? (t[i].available && t[i].priority >= 0)
+                      : (t[i].available && best >= 0 && t[i].priority == best);
+        picked += pick[i];
     }
+    return picked;
+}
+
+/* Message to a bare JID (RFC 6121 8.5.2.1.1): the available resources with the highest
+ * non-negative priority; none: the modules (offline storage) or service-unavailable. */
+static void wb_route_message_bare(wb_worker *w, wb_msg *m, const wb_dir_target *t, size_t n)
+{
+    bool pick[WB_ROUTE_MAX_TARGETS];
+    const size_t sent = wb_route_bare_targets(m, t, n, pick);
+    for (size_t i = 0; i < n; i++)
+        if (pick[i])
+            wb_route_to_session(w, t[i].worker, t[i].sid, m);
     if (!sent && m->type != WB_MT_HEADLINE && wb_modules_undeliverable(w, m) == WB_MOD_PASS)
         wb_route_error(w, m, WB_STE_SERVICE_UNAVAILABLE, NULL);
 }
