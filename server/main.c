@@ -1,12 +1,12 @@
-/* warblerd: start-up (configuration, key file, TLS, database migrations), the listeners and
- * signal handling on the main thread, and an orderly shutdown. The work happens in the workers. */
+/* warblerd: start-up (configuration, the vault's key file, TLS, database migrations), the listeners
+ * and signal handling on the main thread, and an orderly shutdown. The work happens in the workers.
+ */
 #include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -18,6 +18,7 @@
 #include "wb_modules.h"
 #include "wb_server.h"
 #include "wb_store.h"
+#include "wb_vault.h"
 
 #define WB_DEFAULT_CONFIG "var/warbler.conf"
 
@@ -30,25 +31,6 @@ typedef struct wb_main {
     struct event *accept_pause; /* re-enables the listeners after accept() failed */
     bool stopping;
 } wb_main;
-
-static int wb_check_key_file(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) < 0) {
-        wb_error("key file %s: cannot read it (%m)", path);
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode) || st.st_size != 32) {
-        wb_error("key file %s: must be a regular file of exactly 32 bytes", path);
-        return -1;
-    }
-    if (st.st_mode & 077) {
-        wb_error("key file %s: mode %03o is too open; run: chmod 600 %s", path,
-                 (unsigned)(st.st_mode & 0777), path);
-        return -1;
-    }
-    return 0;
-}
 
 static void wb_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                          int salen, void *arg)
@@ -157,6 +139,10 @@ static void wb_reload_cb(evutil_socket_t sig, short what, void *arg)
     (void)what;
     wb_main *m = arg;
     char err[256];
+    if (wb_vault_reload(m->srv.vault, err, sizeof(err)) < 0)
+        wb_error("SIGHUP: master key not reloaded, keeping the one in use: %s", err);
+    else
+        wb_info("SIGHUP: master key file reloaded");
     wb_tls *t = wb_tls_load(m->srv.cfg, err, sizeof(err));
     if (!t) {
         wb_error("SIGHUP: certificates not reloaded, keeping the old ones: %s", err);
@@ -229,6 +215,7 @@ static void wb_main_free(wb_main *m)
     if (m->srv.tls)
         wb_tls_unref(m->srv.tls);
     pthread_mutex_destroy(&m->srv.tls_lock);
+    wb_vault_free(m->srv.vault);
     wb_config_free(m->srv.cfg);
 }
 
@@ -300,8 +287,10 @@ int main(int argc, char **argv)
     pthread_mutex_init(&m.srv.tls_lock, NULL);
     char err[256];
     int rc = 1;
-    if (wb_check_key_file(m.srv.cfg->key_file) < 0)
+    if (!(m.srv.vault = wb_vault_open(m.srv.cfg->key_file, err, sizeof(err)))) {
+        wb_error("%s", err);
         goto out;
+    }
     if (!(m.srv.tls = wb_tls_load(m.srv.cfg, err, sizeof(err)))) {
         wb_error("TLS: %s", err);
         goto out;

@@ -1,6 +1,6 @@
 /* The daemon's shared state and its workers: configuration, TLS set, session directory, failed-
- * login limiter, and per worker an event_base, a mailbox, a storage connection and its sessions.
- * Everything mutable lives here; there are no other globals. */
+ * login limiter, the vault, and per worker an event_base, a mailbox, a storage connection and
+ * its sessions. Everything mutable lives here; there are no other globals. */
 #ifndef WB_SERVER_H
 #define WB_SERVER_H
 
@@ -18,6 +18,7 @@
 struct event_base;
 struct event;
 struct wb_store;
+struct wb_vault;
 typedef struct wb_c2s wb_c2s;
 typedef struct wb_worker wb_worker;
 typedef struct wb_mb_item wb_mb_item;
@@ -37,6 +38,7 @@ typedef struct wb_server {
     unsigned next_worker; /* round robin for accepted connections (main thread only) */
     void *mod_state[WB_SERVER_MAX_MODULES]; /* see wb_modules_state() */
     time_t started;                         /* when the daemon started (XEP-0012 uptime) */
+    struct wb_vault *vault;                 /* master key(s), thread-safe; used only by storage/ */
 } wb_server;
 
 struct wb_worker {

@@ -192,7 +192,7 @@ wb_worker *wb_worker_new(wb_server *srv, int idx)
     w->mb_ev = event_new(w->base, -1, EV_PERSIST, wb_worker_mailbox_cb, w);
     if (!w->mb_ev)
         goto fail;
-    w->store = wb_store_new(w->base, srv->cfg->dsn);
+    w->store = wb_store_new(w->base, srv->cfg->dsn, srv->vault);
     if (!w->store)
         goto fail;
     return w;

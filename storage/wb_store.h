@@ -16,7 +16,10 @@ struct event_base;
 typedef struct wb_store wb_store;
 typedef struct wb_store_req wb_store_req;
 
-wb_store *wb_store_new(struct event_base *base, const char *dsn);
+struct wb_vault;
+/* vault: opens and seals user payloads (storage/wb_vault.h); may be NULL, then every request that
+ * needs an account's data key fails as WB_STORE_UNAVAILABLE. Not owned by the store. */
+wb_store *wb_store_new(struct event_base *base, const char *dsn, struct wb_vault *vault);
 /* Closes the connection. Every pending request that was not cancelled gets WB_STORE_UNAVAILABLE
  * first (so that its owner can free what it holds); requests made from those callbacks are
  * dropped without a call. Not to be called from a store callback. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "wb_log.h"
+#include "wb_store_keys.h"
 
 #define WB_STORE_BACKOFF_MAX     10 /* seconds */
 #define WB_STORE_CONNECT_TIMEOUT 10 /* seconds for one connection attempt */
@@ -27,6 +28,7 @@ struct wb_store {
     bool down_logged;
     wb_store_req *head, *tail; /* FIFO; sent requests form a prefix */
     wb_store_req *unsent;      /* first request not sent yet, or NULL */
+    wb_store_keycache *keys;   /* this store's cache of unwrapped account data keys */
 };
 
 static void wb_store_connect(wb_store *st);
@@ -259,7 +261,12 @@ static void wb_store_connect(wb_store *st)
     wb_store_connect_wait(st, PGRES_POLLING_WRITING);
 }
 
-wb_store *wb_store_new(struct event_base *base, const char *dsn)
+wb_store_keycache *wb_store_keycache_of(wb_store *st)
+{
+    return st->keys;
+}
+
+wb_store *wb_store_new(struct event_base *base, const char *dsn, wb_vault *vault)
 {
     wb_store *st = calloc(1, sizeof(*st));
     if (st == NULL)
@@ -268,7 +275,8 @@ wb_store *wb_store_new(struct event_base *base, const char *dsn)
     st->dsn = strdup(dsn);
     st->timer = evtimer_new(base, wb_store_timer_cb, st);
     st->kick = event_new(base, -1, 0, wb_store_kick_cb, st);
-    if (st->dsn == NULL || st->timer == NULL || st->kick == NULL)
+    st->keys = wb_store_keycache_new(st, base, vault);
+    if (st->dsn == NULL || st->timer == NULL || st->kick == NULL || st->keys == NULL)
         goto fail;
     wb_store_connect(st);
     return st;
@@ -282,7 +290,9 @@ void wb_store_free(wb_store *st)
     if (st == NULL)
         return;
     /* Owners of pending requests hear UNAVAILABLE, so that they can free what they hold; what
-     * they queue from their callbacks is dropped below without a call. */
+     * they queue from their callbacks is dropped below without a call. Key requests are refused
+     * from now on. */
+    wb_store_keycache_close(st->keys);
     wb_store_fail_all(st);
     wb_store_free_events(st);
     if (st->timer != NULL)
@@ -294,6 +304,7 @@ void wb_store_free(wb_store *st)
         next = r->next;
         free(r);
     }
+    wb_store_keycache_free(st->keys);
     free(st->dsn);
     free(st);
 }

@@ -1,13 +1,18 @@
 /* Per-account XML documents: the stored form of an element (its received bytes, self-contained)
- * and the get/put queries. Every value goes through wb_store_xml_seal/unseal; nothing else reads
- * the column. Not for access rules (server/modules/vcard.c, private.c). */
+ * and the get/put queries. Every value is sealed by wb_store_xml_seal/unseal (the vault); nothing
+ * else reads the column. Not for access rules (server/modules/vcard.c, private.c). */
 #include "wb_store_xmlstore.h"
 
+#include <inttypes.h>
+#include <sodium.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "wb_log.h"
 #include "wb_store_int.h"
+#include "wb_store_keys.h"
 
 #define WB_STORE_PART_MAX 1023 /* bytes of a prepared node or domain */
 #define WB_XD_DEPTH_MAX   256  /* nesting followed when locating an element */
@@ -261,110 +266,272 @@ done:
 /* ---- Storage ---- */
 
 static const char wb_store_xml_get_sql[] =
-    "SELECT x.value FROM accounts a LEFT JOIN xml_documents x "
+    "SELECT a.id, x.value FROM accounts a LEFT JOIN xml_documents x "
     "ON x.account_id = a.id AND x.kind = $3 AND x.key = $4 "
     "WHERE a.domain = $1 AND a.node = $2";
 
+/* Writes only if the account is the one the data key belongs to ($6); answers its id and whether
+ * a row was written. */
 static const char wb_store_xml_put_sql[] =
-    "INSERT INTO xml_documents (account_id, kind, key, value, updated_at) "
-    "SELECT a.id, $3, $4, $5, now() FROM accounts a WHERE a.domain = $1 AND a.node = $2 "
+    "WITH acc AS (SELECT id FROM accounts WHERE domain = $1 AND node = $2), "
+    "ins AS (INSERT INTO xml_documents (account_id, kind, key, value, updated_at) "
+    "SELECT acc.id, $3, $4, $5, now() FROM acc WHERE acc.id = $6::bigint "
     "ON CONFLICT (account_id, kind, key) DO UPDATE "
-    "SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at";
+    "SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at RETURNING 1) "
+    "SELECT (SELECT id FROM acc), (SELECT count(*) FROM ins)";
+
+#define WB_STORE_XML_AD_MAX (40 + WB_XMLSTORE_KEY_MAX)
 
 static const char *wb_store_xml_kind_name(wb_xmlstore_kind kind)
 {
     return kind == WB_XMLSTORE_VCARD ? "vcard" : "private";
 }
 
-/* The one place a document becomes what the database holds. The next issue seals values at rest
- * here (libsodium, with the master key); for now the bytes are copied as they are. 0 or -1. */
-static int wb_store_xml_seal(const char *doc, size_t len, wb_buf *value)
-{
-    return wb_buf_append(value, doc, len);
-}
+/* One get or put in progress: the data key first, then the query. */
+typedef struct wb_store_xml_op {
+    wb_store *st;
+    wb_store_req *h; /* the caller's handle (callback, argument, cancelled) */
+    wb_vault_key *key;
+    wb_xmlstore_kind kind;
+    char domain[WB_STORE_PART_MAX + 1], node[WB_STORE_PART_MAX + 1];
+    char key_name[WB_XMLSTORE_KEY_MAX + 1];
+    char *doc; /* put: a copy of the document */
+    size_t len;
+    bool retried; /* the cached key was stale once already */
+} wb_store_xml_op;
 
-/* The inverse of wb_store_xml_seal (opening sealed values comes with the next issue): value as
- * read from the database into the document (NUL-terminated in doc). 0 or -1 (unreadable). */
-static int wb_store_xml_unseal(const uint8_t *value, size_t len, wb_buf *doc)
+/* The cached key belonged to an earlier account of the same name (deleted and created again):
+ * forgets it and starts again from the key, once. 0 when restarted, -1 otherwise. */
+static int wb_store_xml_retry(wb_store_xml_op *op, wb_store_key_cb keyed)
 {
-    if (len > WB_XMLSTORE_DOC_MAX)
+    wb_store_account_key_forget(op->st, op->domain, op->node);
+    if (op->retried)
         return -1;
-    return wb_buf_append(doc, value, len);
+    op->retried = true;
+    wb_vault_key_unref(op->key);
+    op->key = NULL;
+    return wb_store_account_key(op->st, op->domain, op->node, keyed, op) != NULL ? 0 : -1;
 }
 
-static bool wb_store_xml_args_ok(const char *node, const char *domain, const char *key)
+static void wb_store_xml_get_keyed(void *arg, wb_store_status status, wb_vault_key *key);
+static void wb_store_xml_put_keyed(void *arg, wb_store_status status, wb_vault_key *key);
+
+static void wb_store_xml_op_done(wb_store_xml_op *op)
 {
-    return strlen(node) <= WB_STORE_PART_MAX && strlen(domain) <= WB_STORE_PART_MAX &&
-           strlen(key) <= WB_XMLSTORE_KEY_MAX;
+    wb_vault_key_unref(op->key);
+    free(op->doc);
+    free(op->h);
+    free(op);
+}
+
+static void wb_store_xml_ad(char *ad, const wb_store_xml_op *op, int64_t account)
+{
+    snprintf(ad, WB_STORE_XML_AD_MAX, "xml:%" PRId64 ":%s:%s", account,
+             wb_store_xml_kind_name(op->kind), op->key_name);
+}
+
+/* The one place a document becomes what the database holds: sealed with the owner's data key,
+ * the row's identity as associated data. 0 or -1. */
+static int wb_store_xml_seal(const wb_store_xml_op *op, const wb_vault_key *key, wb_buf *value)
+{
+    char ad[WB_STORE_XML_AD_MAX];
+    uint8_t *out = malloc(op->len + WB_VAULT_OVERHEAD);
+    if (out == NULL)
+        return -1;
+    wb_store_xml_ad(ad, op, wb_vault_key_account(key));
+    int rc = wb_vault_seal(key, ad, (const uint8_t *)op->doc, op->len, out);
+    if (rc == 0)
+        rc = wb_buf_append(value, out, op->len + WB_VAULT_OVERHEAD) < 0 ? -1 : 0;
+    free(out);
+    return rc;
+}
+
+/* The inverse of wb_store_xml_seal: value as read from the database into the document
+ * (NUL-terminated in doc). 0 or -1 (does not open: altered, or moved from another row). */
+static int wb_store_xml_unseal(const wb_store_xml_op *op, const uint8_t *value, size_t len,
+                               wb_buf *doc)
+{
+    char ad[WB_STORE_XML_AD_MAX];
+    if (len < WB_VAULT_OVERHEAD || len - WB_VAULT_OVERHEAD > WB_XMLSTORE_DOC_MAX)
+        return -1;
+    uint8_t *out = malloc(len - WB_VAULT_OVERHEAD + 1);
+    if (out == NULL)
+        return -1;
+    wb_store_xml_ad(ad, op, wb_vault_key_account(op->key));
+    int rc = wb_vault_open_sealed(op->key, ad, value, len, out);
+    if (rc == 0)
+        rc = wb_buf_append(doc, out, len - WB_VAULT_OVERHEAD) < 0 ? -1 : 0;
+    sodium_memzero(out, len - WB_VAULT_OVERHEAD);
+    free(out);
+    return rc;
+}
+
+static wb_store_xml_op *wb_store_xml_op_new(wb_store *st, const char *node, const char *domain,
+                                            wb_xmlstore_kind kind, const char *key,
+                                            void (*cb)(void), void *arg)
+{
+    if (strlen(node) > WB_STORE_PART_MAX || strlen(domain) > WB_STORE_PART_MAX ||
+        strlen(key) > WB_XMLSTORE_KEY_MAX)
+        return NULL;
+    wb_store_xml_op *op = calloc(1, sizeof(*op));
+    if (op == NULL)
+        return NULL;
+    op->h = wb_store_handle_new(cb, arg);
+    if (op->h == NULL) {
+        free(op);
+        return NULL;
+    }
+    op->st = st;
+    op->kind = kind;
+    memcpy(op->node, node, strlen(node) + 1);
+    memcpy(op->domain, domain, strlen(domain) + 1);
+    memcpy(op->key_name, key, strlen(key) + 1);
+    return op;
+}
+
+static void wb_store_xml_get_answer(wb_store_xml_op *op, wb_store_status status, const char *doc,
+                                    size_t len)
+{
+    if (!op->h->cancelled)
+        ((wb_store_xml_get_cb)op->h->cb)(op->h->arg, status, doc, len);
+    wb_store_xml_op_done(op);
 }
 
 static void wb_store_xml_get_deliver(wb_store_req *r, const PGresult *res)
 {
-    const wb_store_xml_get_cb cb = (wb_store_xml_get_cb)r->cb;
+    wb_store_xml_op *op = r->arg;
     if (res == NULL || !wb_store_result_ok(res, "xml document query")) {
-        cb(r->arg, WB_STORE_UNAVAILABLE, NULL, 0);
+        wb_store_xml_get_answer(op, WB_STORE_UNAVAILABLE, NULL, 0);
         return;
     }
     if (PQntuples(res) == 0) {
-        cb(r->arg, WB_STORE_NOT_FOUND, NULL, 0);
+        wb_store_xml_get_answer(op, WB_STORE_NOT_FOUND, NULL, 0);
         return;
     }
-    if (PQgetisnull(res, 0, 0)) {
-        cb(r->arg, WB_STORE_OK, NULL, 0);
+    const int64_t account = wb_vault_key_account(op->key);
+    if (PQgetlength(res, 0, 0) != 8 || wb_store_get_int(res, 0, 0) != account) {
+        if (wb_store_xml_retry(op, wb_store_xml_get_keyed) < 0)
+            wb_store_xml_get_answer(op, WB_STORE_UNAVAILABLE, NULL, 0);
+        return;
+    }
+    if (PQgetisnull(res, 0, 1)) {
+        wb_store_xml_get_answer(op, WB_STORE_OK, NULL, 0);
         return;
     }
     wb_buf doc;
     wb_buf_init(&doc);
-    if (wb_store_xml_unseal((const uint8_t *)PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0),
-                            &doc) < 0 ||
+    if (wb_store_xml_unseal(op, (const uint8_t *)PQgetvalue(res, 0, 1),
+                            (size_t)PQgetlength(res, 0, 1), &doc) < 0 ||
         doc.data == NULL) {
-        wb_warn("storage: unreadable xml document in the database");
-        cb(r->arg, WB_STORE_UNAVAILABLE, NULL, 0);
+        wb_error("storage: sealed value does not open (account %" PRId64
+                 ", table xml_documents, row %s:%s): treated as unavailable",
+                 account, wb_store_xml_kind_name(op->kind), op->key_name);
+        wb_store_xml_get_answer(op, WB_STORE_UNAVAILABLE, NULL, 0);
     } else {
-        cb(r->arg, WB_STORE_OK, doc.data, doc.len);
+        wb_store_xml_get_answer(op, WB_STORE_OK, doc.data, doc.len);
     }
     wb_buf_free(&doc);
+}
+
+static void wb_store_xml_get_keyed(void *arg, wb_store_status status, wb_vault_key *key)
+{
+    wb_store_xml_op *op = arg;
+    if (op->h->cancelled || status != WB_STORE_OK) {
+        wb_store_xml_get_answer(op, status, NULL, 0);
+        return;
+    }
+    op->key = wb_vault_key_ref(key);
+    const wb_store_param p[] = {WB_SP_TEXT(op->domain), WB_SP_TEXT(op->node),
+                                WB_SP_TEXT(wb_store_xml_kind_name(op->kind)),
+                                WB_SP_TEXT(op->key_name)};
+    if (wb_store_submit(op->st, wb_store_xml_get_sql, p, 4, wb_store_xml_get_deliver, NULL, op) ==
+        NULL)
+        wb_store_xml_get_answer(op, WB_STORE_UNAVAILABLE, NULL, 0);
 }
 
 wb_store_req *wb_store_xml_get(wb_store *st, const char *node, const char *domain,
                                wb_xmlstore_kind kind, const char *key, wb_store_xml_get_cb cb,
                                void *arg)
 {
-    if (!wb_store_xml_args_ok(node, domain, key))
+    wb_store_xml_op *op = wb_store_xml_op_new(st, node, domain, kind, key, (void (*)(void))cb, arg);
+    if (op == NULL)
         return NULL;
-    const wb_store_param p[] = {WB_SP_TEXT(domain), WB_SP_TEXT(node),
-                                WB_SP_TEXT(wb_store_xml_kind_name(kind)), WB_SP_TEXT(key)};
-    return wb_store_submit(st, wb_store_xml_get_sql, p, 4, wb_store_xml_get_deliver,
-                           (void (*)(void))cb, arg);
+    wb_store_req *h = op->h;
+    if (wb_store_account_key(st, domain, node, wb_store_xml_get_keyed, op) == NULL) {
+        wb_store_xml_op_done(op);
+        return NULL;
+    }
+    return h;
+}
+
+static void wb_store_xml_put_answer(wb_store_xml_op *op, wb_store_status status)
+{
+    if (!op->h->cancelled)
+        ((wb_store_xml_put_cb)op->h->cb)(op->h->arg, status);
+    wb_store_xml_op_done(op);
 }
 
 static void wb_store_xml_put_deliver(wb_store_req *r, const PGresult *res)
 {
-    const wb_store_xml_put_cb cb = (wb_store_xml_put_cb)r->cb;
-    if (res == NULL || !wb_store_result_ok(res, "xml document update"))
-        cb(r->arg, WB_STORE_UNAVAILABLE);
-    else if (strcmp(PQcmdTuples((PGresult *)res), "0") == 0)
-        cb(r->arg, WB_STORE_NOT_FOUND);
-    else
-        cb(r->arg, WB_STORE_OK);
+    wb_store_xml_op *op = r->arg;
+    wb_store_status status = WB_STORE_UNAVAILABLE;
+    if (res != NULL && wb_store_result_ok(res, "xml document update") && PQntuples(res) == 1 &&
+        PQgetlength(res, 0, 1) == 8) {
+        if (PQgetisnull(res, 0, 0))
+            status = WB_STORE_NOT_FOUND;
+        else if (wb_store_get_int(res, 0, 1) == 1)
+            status = WB_STORE_OK;
+        else if (wb_store_xml_retry(op, wb_store_xml_put_keyed) == 0)
+            return;
+    }
+    wb_store_xml_put_answer(op, status);
+}
+
+static void wb_store_xml_put_keyed(void *arg, wb_store_status status, wb_vault_key *key)
+{
+    wb_store_xml_op *op = arg;
+    char acc[24];
+    if (op->h->cancelled || status != WB_STORE_OK) {
+        wb_store_xml_put_answer(op, status);
+        return;
+    }
+    wb_buf value;
+    wb_buf_init(&value);
+    wb_store_req *r = NULL;
+    snprintf(acc, sizeof(acc), "%" PRId64, wb_vault_key_account(key));
+    if (wb_store_xml_seal(op, key, &value) == 0 && !value.failed) {
+        const wb_store_param p[] = {WB_SP_TEXT(op->domain),
+                                    WB_SP_TEXT(op->node),
+                                    WB_SP_TEXT(wb_store_xml_kind_name(op->kind)),
+                                    WB_SP_TEXT(op->key_name),
+                                    WB_SP_BIN(value.data, value.len),
+                                    WB_SP_TEXT(acc)};
+        r = wb_store_submit(op->st, wb_store_xml_put_sql, p, 6, wb_store_xml_put_deliver, NULL, op);
+    }
+    wb_buf_free(&value);
+    if (r == NULL)
+        wb_store_xml_put_answer(op, WB_STORE_UNAVAILABLE);
 }
 
 wb_store_req *wb_store_xml_put(wb_store *st, const char *node, const char *domain,
                                wb_xmlstore_kind kind, const char *key, const char *doc, size_t len,
                                wb_store_xml_put_cb cb, void *arg)
 {
-    if (!wb_store_xml_args_ok(node, domain, key) || len == 0 || len > WB_XMLSTORE_DOC_MAX)
+    if (len == 0 || len > WB_XMLSTORE_DOC_MAX)
         return NULL;
-    wb_buf value;
-    wb_buf_init(&value);
-    wb_store_req *r = NULL;
-    if (wb_store_xml_seal(doc, len, &value) == 0 && !value.failed) {
-        const wb_store_param p[] = {WB_SP_TEXT(domain), WB_SP_TEXT(node),
-                                    WB_SP_TEXT(wb_store_xml_kind_name(kind)), WB_SP_TEXT(key),
-                                    WB_SP_BIN(value.data, value.len)};
-        r = wb_store_submit(st, wb_store_xml_put_sql, p, 5, wb_store_xml_put_deliver,
-                            (void (*)(void))cb, arg);
-    }
-    wb_buf_free(&value);
-    return r;
+    wb_store_xml_op *op = wb_store_xml_op_new(st, node, domain, kind, key, (void (*)(void))cb, arg);
+    if (op == NULL)
+        return NULL;
+    op->doc = malloc(len);
+    if (op->doc == NULL)
+        goto fail;
+    memcpy(op->doc, doc, len);
+    op->len = len;
+    wb_store_req *h = op->h;
+    if (wb_store_account_key(st, domain, node, wb_store_xml_put_keyed, op) == NULL)
+        goto fail;
+    return h;
+fail:
+    wb_store_xml_op_done(op);
+    return NULL;
 }

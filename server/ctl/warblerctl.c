@@ -1,6 +1,6 @@
 /* warblerctl: the administration tool (accounts: add, passwd, delete, list; registration
- * invites: create, list, revoke), talking to the database directly with the server's
- * configuration. Not for controlling a running warblerd. */
+ * invites: create, list, revoke; keys: init, status, rotate-master), talking to the database
+ * directly with the server's configuration. Not for controlling a running warblerd. */
 #include <inttypes.h>
 #include <limits.h>
 #include <sodium.h>
@@ -9,9 +9,11 @@
 #include <string.h>
 
 #include "wb_config.h"
+#include "wb_ctl_keys.h"
 #include "wb_ctl_password.h"
 #include "wb_jid.h"
 #include "wb_store.h"
+#include "wb_store_keys.h"
 #include "wb_store_register.h"
 
 #define WB_CTL_DEFAULT_CONFIG "var/warbler.conf"
@@ -22,8 +24,11 @@
 
 typedef struct wb_ctl_args {
     const char *config;
-    bool invite;        /* "invite" commands rather than "user" ones */
-    const char *cmd;    /* user: add, passwd, delete, list; invite: create, list, revoke */
+    bool invite;     /* "invite" commands rather than "user" ones */
+    bool keys;       /* "keys" commands */
+    const char *cmd; /* user: add, passwd, delete, list; invite: create, list, revoke;
+                        keys: init, status, rotate-master */
+    wb_ctl_keys_opts key_opts;
     const char *target; /* JID, DOMAIN for list and invite create (may be NULL), invite ID */
     const char *password_file;
     int hours; /* invite create --expires */
@@ -38,12 +43,19 @@ static void wb_ctl_usage(FILE *out)
           "       warblerctl [-c FILE] invite create [DOMAIN] [--expires HOURS]\n"
           "       warblerctl [-c FILE] invite list\n"
           "       warblerctl [-c FILE] invite revoke ID\n"
+          "       warblerctl [-c FILE] keys init\n"
+          "       warblerctl [-c FILE] keys status\n"
+          "       warblerctl [-c FILE] keys rotate-master [--batch-size N] [--stop-after N]\n"
           "       warblerctl --help\n"
           "Without -c, the configuration is read from " WB_CTL_DEFAULT_CONFIG ".\n"
           "The password is the first line of the file, else asked twice on a terminal,\n"
           "else one line of standard input.\n"
           "An invite (for the first configured host unless DOMAIN is given) is valid for\n"
-          "168 hours unless --expires says otherwise; its token is shown only once.\n",
+          "168 hours unless --expires says otherwise; its token is shown only once.\n"
+          "keys init creates the master key file (32 random bytes, mode 0600) if absent;\n"
+          "user add does too. keys rotate-master re-wraps every account key under a new\n"
+          "master key (KEY_FILE.next) in batches of N (default 100), online; run it again\n"
+          "to resume after an interruption. --stop-after N stops after N batches (tests).\n",
           out);
 }
 
@@ -114,6 +126,32 @@ static int wb_ctl_parse_invite(wb_ctl_args *a, int argc, char **argv, int i)
     return 0;
 }
 
+/* Checks the words after "keys": init, status, rotate-master [--batch-size N] [--stop-after N]. */
+static int wb_ctl_parse_keys(wb_ctl_args *a, int argc, char **argv, int i)
+{
+    if (i >= argc)
+        return -1;
+    a->keys = true;
+    a->cmd = argv[i++];
+    a->key_opts.batch = WB_CTL_KEYS_BATCH;
+    const bool rotate = strcmp(a->cmd, "rotate-master") == 0;
+    if (!rotate && strcmp(a->cmd, "init") != 0 && strcmp(a->cmd, "status") != 0)
+        return -1;
+    for (; i < argc; i++) {
+        const bool batch = strcmp(argv[i], "--batch-size") == 0;
+        if (!rotate || (!batch && strcmp(argv[i], "--stop-after") != 0) || i + 1 >= argc)
+            return -1;
+        const long long n = wb_ctl_number(argv[++i]);
+        if (n < 0)
+            return -1;
+        if (batch)
+            a->key_opts.batch = (int)n;
+        else
+            a->key_opts.stop_after = (int)n;
+    }
+    return 0;
+}
+
 /* 0: parsed, 1: help asked, -1: usage error. */
 static int wb_ctl_parse(wb_ctl_args *a, int argc, char **argv)
 {
@@ -129,6 +167,8 @@ static int wb_ctl_parse(wb_ctl_args *a, int argc, char **argv)
     }
     if (i < argc && strcmp(argv[i], "invite") == 0)
         return wb_ctl_parse_invite(a, argc, argv, i + 1);
+    if (i < argc && strcmp(argv[i], "keys") == 0)
+        return wb_ctl_parse_keys(a, argc, argv, i + 1);
     if (i >= argc || strcmp(argv[i], "user") != 0)
         return -1;
     return wb_ctl_parse_user(a, argc, argv, i + 1);
@@ -212,19 +252,35 @@ static int wb_ctl_invite(wb_pg *pg, const wb_ctl_args *a, const wb_config *cfg, 
     return 0;
 }
 
-/* Runs the command on a migrated database; prints the success line. */
-static int wb_ctl_run(wb_pg *pg, const wb_ctl_args *a, const wb_config *cfg, const wb_jid *jid,
+/* user add: the account, then its data key (made now rather than on first use). */
+static int wb_ctl_add(wb_pg *pg, const wb_config *cfg, wb_vault *vault, const wb_jid *jid,
                       const char *password, char *err, size_t errsize)
+{
+    char kerr[512];
+    if (wb_store_account_create(pg, jid->node, jid->domain, password, cfg->scram_iterations, err,
+                                errsize) < 0)
+        return -1;
+    if (wb_store_account_key_create(pg, vault, jid->node, jid->domain, kerr, sizeof(kerr)) < 0)
+        fprintf(stderr, "warning: %s; the account's data key will be made on first use\n", kerr);
+    return 0;
+}
+
+/* Runs the command on a migrated database; prints the success line. */
+static int wb_ctl_run(wb_pg *pg, const wb_ctl_args *a, const wb_config *cfg, wb_vault *vault,
+                      const wb_jid *jid, const char *password, char *err, size_t errsize)
 {
     const char *verb;
     int rc;
     if (a->invite)
         return wb_ctl_invite(pg, a, cfg, err, errsize);
+    if (a->keys && strcmp(a->cmd, "status") == 0)
+        return wb_ctl_keys_status(pg, cfg) < 0 ? -1 : 0;
+    if (a->keys)
+        return wb_ctl_keys_rotate(pg, cfg, &a->key_opts) < 0 ? -1 : 0;
     if (strcmp(a->cmd, "list") == 0)
         return wb_ctl_list(pg, a->target, err, errsize);
     if (strcmp(a->cmd, "add") == 0) {
-        rc = wb_store_account_create(pg, jid->node, jid->domain, password, cfg->scram_iterations,
-                                     err, errsize);
+        rc = wb_ctl_add(pg, cfg, vault, jid, password, err, errsize);
         verb = "created";
     } else if (strcmp(a->cmd, "passwd") == 0) {
         rc = wb_store_account_set_password(pg, jid->node, jid->domain, password,
@@ -246,11 +302,17 @@ static int wb_ctl_main(const wb_ctl_args *a, const wb_config *cfg)
     char err[512] = "";
     int rc = -1;
     wb_pg *pg = NULL;
+    wb_vault *vault = NULL;
+    const bool user = !a->invite && !a->keys;
 
-    if (!a->invite && strcmp(a->cmd, "list") != 0 && wb_ctl_account_jid(cfg, a->target, &jid) < 0)
+    if (a->keys && strcmp(a->cmd, "init") == 0)
+        return wb_ctl_keys_init(cfg);
+    if (user && strcmp(a->cmd, "list") != 0 && wb_ctl_account_jid(cfg, a->target, &jid) < 0)
         goto out;
-    if (!a->invite && wb_ctl_needs_password(a->cmd) &&
+    if (user && wb_ctl_needs_password(a->cmd) &&
         wb_ctl_password_read(a->password_file, password, sizeof(password)) < 0)
+        goto out;
+    if (user && strcmp(a->cmd, "add") == 0 && (vault = wb_ctl_keys_vault(cfg)) == NULL)
         goto out;
     pg = wb_store_sync_connect(cfg->dsn, WB_CTL_DB_WAIT);
     if (pg == NULL) {
@@ -261,12 +323,13 @@ static int wb_ctl_main(const wb_ctl_args *a, const wb_config *cfg)
         fprintf(stderr, "cannot update the database schema\n");
         goto out;
     }
-    rc = wb_ctl_run(pg, a, cfg, &jid, password, err, sizeof(err));
-    if (rc < 0)
+    rc = wb_ctl_run(pg, a, cfg, vault, &jid, password, err, sizeof(err));
+    if (rc < 0 && err[0] != '\0')
         fprintf(stderr, "%s\n", err);
 out:
     sodium_memzero(password, sizeof(password));
     wb_store_sync_close(pg);
+    wb_vault_free(vault);
     return rc;
 }
 

@@ -232,7 +232,7 @@ static int async_setup(void **state)
     f->base = event_base_new();
     f->tick = event_new(f->base, -1, EV_PERSIST, tick_cb, NULL);
     event_add(f->tick, &tv);
-    f->st = wb_store_new(f->base, f->dsn);
+    f->st = wb_store_new(f->base, f->dsn, NULL);
     return f->st != NULL ? 0 : -1;
 }
 
