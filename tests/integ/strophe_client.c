@@ -1,6 +1,6 @@
 /* libstrophe test client for the integration suite: logs in (STARTTLS or direct TLS), exchanges
- * numbered chat messages, lists the roster or collects offline messages. Certificates are trusted.
- */
+ * numbered chat messages, lists the roster, collects offline messages or reads the message archive
+ * (XEP-0313). Certificates are trusted. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,11 +12,17 @@
 #define WB_SC_TIMEOUT_S 60
 #define WB_SC_BODY_MAX  64
 
-typedef enum wb_sc_mode { WB_SC_LOGIN, WB_SC_CHAT, WB_SC_ROSTER, WB_SC_OFFLINE } wb_sc_mode;
+typedef enum wb_sc_mode {
+    WB_SC_LOGIN,
+    WB_SC_CHAT,
+    WB_SC_ROSTER,
+    WB_SC_OFFLINE,
+    WB_SC_MAM
+} wb_sc_mode;
 
 typedef struct wb_sc_state {
     wb_sc_mode mode;
-    const char *peer; /* chat mode only */
+    const char *peer; /* chat: the peer; mam: the 'with' filter */
     long n;           /* chat: messages to send and to receive; offline: messages to wait for */
     long seconds;     /* offline: how long to wait at most */
     long received;
@@ -36,11 +42,11 @@ static void wb_sc_fail(xmpp_conn_t *conn, wb_sc_state *st, const char *reason)
 
 static int wb_sc_usage(void)
 {
-    fprintf(stderr,
-            "usage: strophe_client login HOST PORT JID PASS starttls|direct\n"
-            "       strophe_client chat HOST PORT JID PASS starttls|direct PEER N\n"
-            "       strophe_client roster HOST PORT JID PASS starttls|direct\n"
-            "       strophe_client offline HOST PORT JID PASS starttls|direct COUNT SECS\n");
+    fprintf(stderr, "usage: strophe_client login HOST PORT JID PASS starttls|direct\n"
+                    "       strophe_client chat HOST PORT JID PASS starttls|direct PEER N\n"
+                    "       strophe_client roster HOST PORT JID PASS starttls|direct\n"
+                    "       strophe_client offline HOST PORT JID PASS starttls|direct COUNT SECS\n"
+                    "       strophe_client mam HOST PORT JID PASS starttls|direct WITH\n");
     return 2;
 }
 
@@ -193,6 +199,79 @@ static int wb_sc_on_offline_timer(xmpp_conn_t *conn, void *userdata)
     return 0;
 }
 
+#define WB_SC_NS_MAM "urn:xmpp:mam:2"
+#define WB_SC_NS_RSM "http://jabber.org/protocol/rsm"
+
+/* Prints "mam BODY" per archived message with a body that a query result carries. */
+static int wb_sc_on_mam_result(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *userdata)
+{
+    wb_sc_state *st = userdata;
+    xmpp_stanza_t *res = xmpp_stanza_get_child_by_name_and_ns(stanza, "result", WB_SC_NS_MAM);
+    xmpp_stanza_t *fwd =
+        res ? xmpp_stanza_get_child_by_name_and_ns(res, "forwarded", "urn:xmpp:forward:0") : NULL;
+    xmpp_stanza_t *msg = fwd ? xmpp_stanza_get_child_by_name(fwd, "message") : NULL;
+    char *body = msg ? xmpp_message_get_body(msg) : NULL;
+
+    if (body == NULL)
+        return 1;
+    printf("mam %s\n", body);
+    fflush(stdout);
+    st->received++;
+    xmpp_free(xmpp_conn_get_context(conn), body);
+    return 1;
+}
+
+static int wb_sc_on_mam_fin(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *userdata);
+
+/* One archive query with the 'with' filter, after the id `after` (NULL: from the start). */
+static int wb_sc_send_mam(xmpp_conn_t *conn, wb_sc_state *st, const char *after)
+{
+    xmpp_ctx_t *ctx = xmpp_conn_get_context(conn);
+    char xml[1024];
+    char id[32];
+    xmpp_stanza_t *iq = NULL;
+
+    snprintf(id, sizeof(id), "mam%ld", st->received);
+    snprintf(xml, sizeof(xml),
+             "<iq type='set' id='%s'><query xmlns='" WB_SC_NS_MAM "' queryid='sc'>"
+             "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'>"
+             "<value>" WB_SC_NS_MAM "</value></field><field var='with'><value>%s</value></field>"
+             "</x><set xmlns='" WB_SC_NS_RSM "'><max>7</max>%s%s%s</set></query></iq>",
+             id, st->peer, after ? "<after>" : "", after ? after : "", after ? "</after>" : "");
+    iq = xmpp_stanza_new_from_string(ctx, xml);
+    if (iq == NULL)
+        return -1;
+    xmpp_id_handler_add(conn, wb_sc_on_mam_fin, id, st);
+    xmpp_send(conn, iq);
+    xmpp_stanza_release(iq);
+    return 0;
+}
+
+/* The end of one page: the next page after its last id, or done once complete. */
+static int wb_sc_on_mam_fin(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *userdata)
+{
+    wb_sc_state *st = userdata;
+    const char *type = xmpp_stanza_get_type(stanza);
+    xmpp_stanza_t *fin = xmpp_stanza_get_child_by_name_and_ns(stanza, "fin", WB_SC_NS_MAM);
+    xmpp_stanza_t *set =
+        fin ? xmpp_stanza_get_child_by_name_and_ns(fin, "set", WB_SC_NS_RSM) : NULL;
+    xmpp_stanza_t *last = set ? xmpp_stanza_get_child_by_name(set, "last") : NULL;
+    const char *complete = fin ? xmpp_stanza_get_attribute(fin, "complete") : NULL;
+    char *after = last ? xmpp_stanza_get_text(last) : NULL;
+
+    if (type == NULL || strcmp(type, "result") != 0 || fin == NULL) {
+        wb_sc_fail(conn, st, "archive query not answered with <fin/>");
+    } else if (complete != NULL && strcmp(complete, "true") == 0) {
+        st->done = true;
+        xmpp_disconnect(conn);
+    } else if (after == NULL || wb_sc_send_mam(conn, st, after) != 0) {
+        wb_sc_fail(conn, st, "incomplete page without a last id");
+    }
+    if (after != NULL)
+        xmpp_free(xmpp_conn_get_context(conn), after);
+    return 0;
+}
+
 static int wb_sc_send_presence(xmpp_conn_t *conn)
 {
     xmpp_stanza_t *pres = xmpp_presence_new(xmpp_conn_get_context(conn));
@@ -226,6 +305,11 @@ static void wb_sc_start(xmpp_conn_t *conn, wb_sc_state *st)
         xmpp_timed_handler_add(conn, wb_sc_on_offline_timer, (unsigned long)st->seconds * 1000, st);
         if (wb_sc_send_presence(conn) != 0)
             wb_sc_fail(conn, st, "out of memory while sending presence");
+        return;
+    case WB_SC_MAM:
+        xmpp_handler_add(conn, wb_sc_on_mam_result, NULL, "message", NULL, st);
+        if (wb_sc_send_mam(conn, st, NULL) != 0)
+            wb_sc_fail(conn, st, "out of memory while querying the archive");
         return;
     }
 }
@@ -305,6 +389,11 @@ static int wb_sc_parse_args(int argc, char **argv, wb_sc_state *st, long *flags)
         st->mode = WB_SC_CHAT;
         st->peer = argv[7];
         return wb_sc_parse_count(argv[8], 1000000, &st->n);
+    }
+    if (strcmp(argv[1], "mam") == 0 && argc == 8) {
+        st->mode = WB_SC_MAM;
+        st->peer = argv[7];
+        return 0;
     }
     if (strcmp(argv[1], "offline") == 0 && argc == 9) {
         st->mode = WB_SC_OFFLINE;
