@@ -17,11 +17,16 @@
 #define WB_SA_AD_MAX     96 /* "archive:<int64>:<uuid>" */
 #define WB_SA_MARKS_TEXT (4 * (WB_ARCHIVE_UUID_LEN + 1) + 3)
 
+/* The row is written only if the key that sealed it is the account's current one ($9): an
+ * account deleted and re-created under the same name while a worker cached the old key must not
+ * get rows nobody can open. Answers whether the key matched and whether a row was written. */
 static const char wb_sa_put_sql[] =
-    "INSERT INTO archive (account_id, stanza_id, ts, peer, outgoing, origin_hash, payload) "
-    "SELECT a.id, $3::uuid, 'epoch'::timestamptz + $4::bigint * interval '1 microsecond', $5, "
-    "$6::boolean, $7, $8 FROM accounts a "
-    "WHERE a.domain = $1 AND a.node = $2 AND archive_wanted(a.id, $5) RETURNING 1";
+    "WITH acc AS (SELECT id FROM accounts WHERE domain = $1 AND node = $2), "
+    "ins AS (INSERT INTO archive (account_id, stanza_id, ts, peer, outgoing, origin_hash, payload) "
+    "SELECT acc.id, $3::uuid, 'epoch'::timestamptz + $4::bigint * interval '1 microsecond', $5, "
+    "$6::boolean, $7, $8 FROM acc WHERE acc.id = $9::bigint AND archive_wanted(acc.id, $5) "
+    "RETURNING 1) "
+    "SELECT coalesce((SELECT id FROM acc) = $9::bigint, false), (SELECT count(*) FROM ins) > 0";
 
 /* The oldest untagged row the sender queued since the message was archived: the one it is. */
 static const char wb_sa_tag_sql[] =
@@ -182,8 +187,16 @@ static void wb_sa_tag_deliver(wb_store_req *r, const PGresult *res)
 static void wb_sa_put_deliver(wb_store_req *r, const PGresult *res)
 {
     wb_sa_put *op = r->arg;
-    if (res == NULL || !wb_store_result_ok(res, "archive insert")) {
+    if (res == NULL || !wb_store_result_ok(res, "archive insert") || PQntuples(res) != 1) {
         wb_sa_put_done(op, WB_STORE_UNAVAILABLE, false);
+        return;
+    }
+    if (!wb_store_get_bool(res, 0, 0)) {
+        /* A stale cached key (the account was re-created): drop it; this message is not kept. */
+        wb_warn("archive: the key of %s@%s changed; a message was not archived", op->node,
+                op->domain);
+        wb_store_account_key_forget(op->st, op->domain, op->node);
+        wb_sa_put_done(op, WB_STORE_OK, false);
         return;
     }
     if (op->offline_sender != NULL) {
@@ -193,7 +206,7 @@ static void wb_sa_put_deliver(wb_store_req *r, const PGresult *res)
         if (wb_store_submit(op->st, wb_sa_tag_sql, p, 5, wb_sa_tag_deliver, NULL, NULL) == NULL)
             wb_warn("archive: a queued offline message could not be marked for retraction");
     }
-    wb_sa_put_done(op, WB_STORE_OK, PQntuples(res) > 0);
+    wb_sa_put_done(op, WB_STORE_OK, wb_store_get_bool(res, 0, 1));
 }
 
 static void wb_sa_put_keyed(void *arg, wb_store_status status, wb_vault_key *key)
@@ -205,6 +218,8 @@ static void wb_sa_put_keyed(void *arg, wb_store_status status, wb_vault_key *key
         return;
     }
     uint8_t *sealed = malloc(op->len + WB_VAULT_OVERHEAD);
+    char account[24];
+    snprintf(account, sizeof(account), "%lld", (long long)wb_vault_key_account(key));
     wb_sa_ad(ad, wb_vault_key_account(key), op->stanza_id);
     if (sealed == NULL || wb_vault_seal(key, ad, op->payload, op->len, sealed) != 0) {
         free(sealed);
@@ -218,8 +233,9 @@ static void wb_sa_put_keyed(void *arg, wb_store_status status, wb_vault_key *key
                                 WB_SP_TEXT(op->peer),
                                 WB_SP_TEXT(op->outgoing ? "t" : "f"),
                                 WB_SP_BIN(op->key, WB_SA_HASH_LEN),
-                                WB_SP_BIN(sealed, op->len + WB_VAULT_OVERHEAD)};
-    wb_store_req *r = wb_store_submit(op->st, wb_sa_put_sql, p, 8, wb_sa_put_deliver, NULL, op);
+                                WB_SP_BIN(sealed, op->len + WB_VAULT_OVERHEAD),
+                                WB_SP_TEXT(account)};
+    wb_store_req *r = wb_store_submit(op->st, wb_sa_put_sql, p, 9, wb_sa_put_deliver, NULL, op);
     free(sealed);
     if (r == NULL)
         wb_sa_put_done(op, WB_STORE_UNAVAILABLE, false);

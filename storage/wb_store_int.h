@@ -10,7 +10,7 @@
 
 #include "wb_store.h"
 
-#define WB_STORE_MAX_PARAMS 8
+#define WB_STORE_MAX_PARAMS 12
 
 /* Called once per request: res is the query's result, or NULL when the database was unavailable
  * (the request then failed as a whole). Not called for cancelled requests. */
