@@ -83,6 +83,14 @@ static const opt_spec register_opts[] = {
     {NULL, OPT_INT, 0, 0},
 };
 
+static const opt_spec retention_opts[] = {
+    {"default", OPT_INT, 0, 3153600000LL},
+    {"sweep_interval", OPT_INT, 1, 86400},
+    {"batch", OPT_INT, 1, 100000},
+    {"unit_ms", OPT_INT, 1, 1000},
+    {NULL, OPT_INT, 0, 0},
+};
+
 static const char *const all_mechanisms[] = {
     "SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-1", "PLAIN",
 };
@@ -390,6 +398,14 @@ static void load_register(wb_config *c, const config_setting_t *g)
     c->register_window = (int)get_int(g, "window", 3600);
 }
 
+static void load_retention(wb_config *c, const config_setting_t *g)
+{
+    c->retention_default = (int64_t)get_int(g, "default", 0);
+    c->retention_sweep_interval = (int)get_int(g, "sweep_interval", 60);
+    c->retention_batch = (int)get_int(g, "batch", 500);
+    c->retention_unit_ms = (int)get_int(g, "unit_ms", 1000);
+}
+
 static int add_mechanism(wb_config *c, const char *name)
 {
     c->mechanisms[c->n_mechanisms] = strdup(name);
@@ -612,7 +628,7 @@ static const config_setting_t *group_of(loader *ld, const config_t *cfg, const c
 static void check_top_level(loader *ld, const config_t *cfg)
 {
     static const char *const groups[] = {"server", "storage", "hosts",    "listeners", "c2s",
-                                         "limits", "sasl",    "register", NULL};
+                                         "limits", "sasl",    "register", "retention", NULL};
     const config_setting_t *root = config_root_setting(cfg);
     int i, n = config_setting_length(root);
 
@@ -638,6 +654,7 @@ static int load_all(loader *ld, wb_config *c, const config_t *cfg)
     load_c2s(c, group_of(ld, cfg, "c2s", c2s_opts));
     load_limits(c, group_of(ld, cfg, "limits", limits_opts));
     load_register(c, group_of(ld, cfg, "register", register_opts));
+    load_retention(c, group_of(ld, cfg, "retention", retention_opts));
     return load_sasl(ld, c, group_of(ld, cfg, "sasl", sasl_opts));
 }
 

@@ -60,6 +60,11 @@ typedef struct wb_config {
     bool register_invite_only; /* a valid invite token is required (default) */
     int register_per_address;  /* successful registrations per client address per window */
     int register_window;       /* seconds */
+    /* retention: disappearing messages (archive and offline queue) */
+    int64_t retention_default;    /* seconds messages are kept unless an account says; 0: forever */
+    int retention_sweep_interval; /* seconds between two sweeps */
+    int retention_batch;          /* rows erased per table per sweep statement */
+    int retention_unit_ms;        /* milliseconds per "second" of every retention and timer */
 } wb_config;
 
 /* Reads and checks the file. On failure returns NULL and prints every problem found, one per

@@ -22,9 +22,11 @@
  * get rows nobody can open. Answers whether the key matched and whether a row was written. */
 static const char wb_sa_put_sql[] =
     "WITH acc AS (SELECT id FROM accounts WHERE domain = $1 AND node = $2), "
-    "ins AS (INSERT INTO archive (account_id, stanza_id, ts, peer, outgoing, origin_hash, payload) "
+    "ins AS (INSERT INTO archive (account_id, stanza_id, ts, peer, outgoing, origin_hash, payload, "
+    "expires_at) "
     "SELECT acc.id, $3::uuid, 'epoch'::timestamptz + $4::bigint * interval '1 microsecond', $5, "
-    "$6::boolean, $7, $8 FROM acc WHERE acc.id = $9::bigint AND archive_wanted(acc.id, $5) "
+    "$6::boolean, $7, $8, 'epoch'::timestamptz + NULLIF($10::bigint, 0) * interval "
+    "'1 microsecond' FROM acc WHERE acc.id = $9::bigint AND archive_wanted(acc.id, $5) "
     "RETURNING 1) "
     "SELECT coalesce((SELECT id FROM acc) = $9::bigint, false), (SELECT count(*) FROM ins) > 0";
 
@@ -149,6 +151,7 @@ typedef struct wb_sa_put {
     void *arg;
     char stanza_id[WB_ARCHIVE_UUID_LEN + 1];
     char ts[24];
+    char expires[24]; /* XEP-0466 expiry in us since the epoch, "0" when none */
     bool outgoing;
     uint8_t key[WB_SA_HASH_LEN];
     char *node, *domain, *peer, *offline_sender;
@@ -234,8 +237,9 @@ static void wb_sa_put_keyed(void *arg, wb_store_status status, wb_vault_key *key
                                 WB_SP_TEXT(op->outgoing ? "t" : "f"),
                                 WB_SP_BIN(op->key, WB_SA_HASH_LEN),
                                 WB_SP_BIN(sealed, op->len + WB_VAULT_OVERHEAD),
-                                WB_SP_TEXT(account)};
-    wb_store_req *r = wb_store_submit(op->st, wb_sa_put_sql, p, 9, wb_sa_put_deliver, NULL, op);
+                                WB_SP_TEXT(account),
+                                WB_SP_TEXT(op->expires)};
+    wb_store_req *r = wb_store_submit(op->st, wb_sa_put_sql, p, 10, wb_sa_put_deliver, NULL, op);
     free(sealed);
     if (r == NULL)
         wb_sa_put_done(op, WB_STORE_UNAVAILABLE, false);
@@ -256,6 +260,7 @@ int wb_store_archive_put(wb_store *st, const wb_archive_entry *e, wb_store_archi
     op->outgoing = e->outgoing;
     memcpy(op->stanza_id, e->stanza_id, sizeof(op->stanza_id));
     snprintf(op->ts, sizeof(op->ts), "%" PRId64, e->ts_us);
+    snprintf(op->expires, sizeof(op->expires), "%" PRId64, e->expires_us > 0 ? e->expires_us : 0);
     wb_sa_retract_key(e->sender, e->ref, op->key);
     op->node = strdup(e->node);
     op->domain = strdup(e->domain);

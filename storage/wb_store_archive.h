@@ -33,6 +33,7 @@ typedef struct wb_archive_entry {
     /* Non-NULL when the owner had no available resource: the full JID the offline queue records
      * as the sender; the queued row gets the retraction key once queued. */
     const char *offline_sender;
+    int64_t expires_us; /* XEP-0466: when the row must be gone (us since the epoch), 0: never */
 } wb_archive_entry;
 
 /* archived: false when the owner's preferences refused the message (or no such account). */

@@ -16,18 +16,21 @@
 #define WB_STORE_ID_TEXT  21   /* an int64 in decimal, with its separator */
 
 /* Finds the account and inserts only while it holds fewer than $5 messages, and only if the account
- * is the one the data key belongs to ($7); answers the account's id and whether a row went in. */
+ * is the one the data key belongs to ($7); answers the account's id and whether a row went in.
+ * $8: the XEP-0466 expiry in microseconds since the epoch, 0 for none. */
 static const char wb_store_offline_put_sql[] =
     "WITH acc AS (SELECT id FROM accounts WHERE domain = $1 AND node = $2), "
-    "ins AS (INSERT INTO offline_messages (account_id, sender, payload, seal_id) "
-    "SELECT acc.id, $3, $4, $6::uuid FROM acc WHERE acc.id = $7::bigint AND (SELECT count(*) "
+    "ins AS (INSERT INTO offline_messages (account_id, sender, payload, seal_id, expires_at) "
+    "SELECT acc.id, $3, $4, $6::uuid, 'epoch'::timestamptz + NULLIF($8::bigint, 0) * "
+    "interval '1 microsecond' FROM acc WHERE acc.id = $7::bigint AND (SELECT count(*) "
     "FROM offline_messages o WHERE o.account_id = acc.id) < $5::bigint RETURNING 1) "
     "SELECT (SELECT id FROM acc), (SELECT count(*) FROM ins)";
 
 static const char wb_store_offline_fetch_sql[] =
     "SELECT o.id, o.seal_id::text, o.payload, o.account_id FROM offline_messages o "
     "JOIN accounts a ON a.id = o.account_id "
-    "WHERE a.domain = $1 AND a.node = $2 ORDER BY o.id LIMIT $3::int";
+    "WHERE a.domain = $1 AND a.node = $2 AND (o.expires_at IS NULL OR o.expires_at > now()) "
+    "ORDER BY o.id LIMIT $3::int";
 
 static const char wb_store_offline_delete_sql[] =
     "DELETE FROM offline_messages WHERE id = ANY($3::bigint[]) "
@@ -46,7 +49,8 @@ typedef struct wb_offline_op {
     char *payload;
     size_t len;
     uint32_t max;
-    bool retried; /* the cached key was stale once already */
+    int64_t expires_us; /* put: XEP-0466 expiry (us since the epoch), 0 for none */
+    bool retried;       /* the cached key was stale once already */
 } wb_offline_op;
 
 /* The cached key belonged to an earlier account of the same name (deleted and created again):
@@ -180,6 +184,7 @@ static void wb_store_offline_put_keyed(void *arg, wb_store_status status, wb_vau
 {
     wb_offline_op *op = arg;
     char seal_id[WB_STORE_UUID_TEXT], max_text[16], acc[WB_STORE_ID_TEXT];
+    char expires[WB_STORE_ID_TEXT];
     size_t enc_len = 0;
     if (op->h->cancelled || status != WB_STORE_OK) {
         wb_store_offline_put_answer(op, status == WB_STORE_NOT_FOUND ? WB_OFFLINE_NO_ACCOUNT
@@ -195,11 +200,12 @@ static void wb_store_offline_put_keyed(void *arg, wb_store_status status, wb_vau
     }
     snprintf(max_text, sizeof(max_text), "%" PRIu32, op->max);
     snprintf(acc, sizeof(acc), "%" PRId64, wb_vault_key_account(key));
+    snprintf(expires, sizeof(expires), "%" PRId64, op->expires_us > 0 ? op->expires_us : 0);
     const wb_store_param p[] = {WB_SP_TEXT(op->domain), WB_SP_TEXT(op->node),
                                 WB_SP_TEXT(op->sender), WB_SP_BIN(enc, enc_len),
                                 WB_SP_TEXT(max_text),   WB_SP_TEXT(seal_id),
-                                WB_SP_TEXT(acc)};
-    wb_store_req *r = wb_store_submit(op->st, wb_store_offline_put_sql, p, 7,
+                                WB_SP_TEXT(acc),        WB_SP_TEXT(expires)};
+    wb_store_req *r = wb_store_submit(op->st, wb_store_offline_put_sql, p, 8,
                                       wb_store_offline_put_deliver, NULL, op);
     free(enc);
     if (r == NULL)
@@ -210,12 +216,21 @@ wb_store_req *wb_store_offline_put(wb_store *st, const char *node, const char *d
                                    const char *sender, const char *payload, size_t len,
                                    uint32_t max, wb_store_offline_put_cb cb, void *arg)
 {
+    return wb_store_offline_put_until(st, node, domain, sender, payload, len, max, 0, cb, arg);
+}
+
+wb_store_req *wb_store_offline_put_until(wb_store *st, const char *node, const char *domain,
+                                         const char *sender, const char *payload, size_t len,
+                                         uint32_t max, int64_t expires_us,
+                                         wb_store_offline_put_cb cb, void *arg)
+{
     if (len > INT32_MAX / 2)
         return NULL;
     wb_offline_op *op = wb_offline_op_new(st, node, domain, (void (*)(void))cb, arg);
     if (op == NULL)
         return NULL;
     op->max = max;
+    op->expires_us = expires_us;
     op->len = len;
     op->sender = strdup(sender);
     op->payload = malloc(len ? len : 1);

@@ -25,6 +25,12 @@ typedef void (*wb_store_offline_put_cb)(void *arg, wb_offline_put_result result)
 wb_store_req *wb_store_offline_put(wb_store *st, const char *node, const char *domain,
                                    const char *sender, const char *payload, size_t len,
                                    uint32_t max, wb_store_offline_put_cb cb, void *arg);
+/* The same for a message carrying an XEP-0466 timer: the row goes at expires_us (microseconds
+ * since the epoch; 0: never) and is not fetched after it. */
+wb_store_req *wb_store_offline_put_until(wb_store *st, const char *node, const char *domain,
+                                         const char *sender, const char *payload, size_t len,
+                                         uint32_t max, int64_t expires_us,
+                                         wb_store_offline_put_cb cb, void *arg);
 
 typedef struct wb_offline_item {
     int64_t id;
@@ -32,8 +38,9 @@ typedef struct wb_offline_item {
     size_t len;
 } wb_offline_item;
 
-/* items: the oldest queued messages in order (n <= the max asked; 0 when the queue is empty
- * or the account unknown); NULL with status WB_STORE_UNAVAILABLE. */
+/* items: the oldest queued messages in order, without those whose XEP-0466 timer ran out (n <= the
+ * max asked; 0 when the queue is empty or the account unknown); NULL with status
+ * WB_STORE_UNAVAILABLE. */
 typedef void (*wb_store_offline_fetch_cb)(void *arg, wb_store_status status,
                                           const wb_offline_item *items, size_t n);
 wb_store_req *wb_store_offline_fetch(wb_store *st, const char *node, const char *domain, size_t max,

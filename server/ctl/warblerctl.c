@@ -1,5 +1,6 @@
 /* warblerctl: the administration tool (accounts: add, passwd, delete, list; registration
- * invites: create, list, revoke; keys: init, status, rotate-master), talking to the database
+ * invites: create, list, revoke; keys: init, status, rotate-master; retention: set, unset, show),
+ * talking to the database
  * directly with the server's configuration. Not for controlling a running warblerd. */
 #include <inttypes.h>
 #include <limits.h>
@@ -11,6 +12,7 @@
 #include "wb_config.h"
 #include "wb_ctl_keys.h"
 #include "wb_ctl_password.h"
+#include "wb_ctl_retention.h"
 #include "wb_jid.h"
 #include "wb_store.h"
 #include "wb_store_keys.h"
@@ -24,8 +26,10 @@
 
 typedef struct wb_ctl_args {
     const char *config;
-    bool invite;     /* "invite" commands rather than "user" ones */
-    bool keys;       /* "keys" commands */
+    bool invite;    /* "invite" commands rather than "user" ones */
+    bool keys;      /* "keys" commands */
+    bool retention; /* "retention" commands (in ret) */
+    wb_ctl_retention_args ret;
     const char *cmd; /* user: add, passwd, delete, list; invite: create, list, revoke;
                         keys: init, status, rotate-master */
     wb_ctl_keys_opts key_opts;
@@ -46,6 +50,9 @@ static void wb_ctl_usage(FILE *out)
           "       warblerctl [-c FILE] keys init\n"
           "       warblerctl [-c FILE] keys status\n"
           "       warblerctl [-c FILE] keys rotate-master [--batch-size N] [--stop-after N]\n"
+          "       warblerctl [-c FILE] retention set JID SECONDS [--with PEER]\n"
+          "       warblerctl [-c FILE] retention unset JID [--with PEER]\n"
+          "       warblerctl [-c FILE] retention show JID\n"
           "       warblerctl --help\n"
           "Without -c, the configuration is read from " WB_CTL_DEFAULT_CONFIG ".\n"
           "The password is the first line of the file, else asked twice on a terminal,\n"
@@ -55,7 +62,10 @@ static void wb_ctl_usage(FILE *out)
           "keys init creates the master key file (32 random bytes, mode 0600) if absent;\n"
           "user add does too. keys rotate-master re-wraps every account key under a new\n"
           "master key (KEY_FILE.next) in batches of N (default 100), online; run it again\n"
-          "to resume after an interruption. --stop-after N stops after N batches (tests).\n",
+          "to resume after an interruption. --stop-after N stops after N batches (tests).\n"
+          "retention set: messages of the account (or of its conversation with PEER) are\n"
+          "erased from the archive and the offline queue SECONDS after they arrived (0: kept\n"
+          "forever); unset falls back to the account's setting, then the server default.\n",
           out);
 }
 
@@ -169,6 +179,11 @@ static int wb_ctl_parse(wb_ctl_args *a, int argc, char **argv)
         return wb_ctl_parse_invite(a, argc, argv, i + 1);
     if (i < argc && strcmp(argv[i], "keys") == 0)
         return wb_ctl_parse_keys(a, argc, argv, i + 1);
+    if (i < argc && strcmp(argv[i], "retention") == 0) {
+        a->retention = true;
+        a->cmd = "retention";
+        return wb_ctl_retention_parse(&a->ret, argc, argv, i + 1);
+    }
     if (i >= argc || strcmp(argv[i], "user") != 0)
         return -1;
     return wb_ctl_parse_user(a, argc, argv, i + 1);
@@ -273,6 +288,8 @@ static int wb_ctl_run(wb_pg *pg, const wb_ctl_args *a, const wb_config *cfg, wb_
     int rc;
     if (a->invite)
         return wb_ctl_invite(pg, a, cfg, err, errsize);
+    if (a->retention)
+        return wb_ctl_retention_run(pg, cfg, &a->ret);
     if (a->keys && strcmp(a->cmd, "status") == 0)
         return wb_ctl_keys_status(pg, cfg) < 0 ? -1 : 0;
     if (a->keys)
@@ -303,7 +320,7 @@ static int wb_ctl_main(const wb_ctl_args *a, const wb_config *cfg)
     int rc = -1;
     wb_pg *pg = NULL;
     wb_vault *vault = NULL;
-    const bool user = !a->invite && !a->keys;
+    const bool user = !a->invite && !a->keys && !a->retention;
 
     if (a->keys && strcmp(a->cmd, "init") == 0)
         return wb_ctl_keys_init(cfg);

@@ -8,6 +8,7 @@
 
 #include "wb_log.h"
 #include "wb_modules.h"
+#include "wb_retention.h"
 #include "wb_router.h"
 #include "wb_store_archive.h"
 #include "wb_xml.h"
@@ -125,6 +126,7 @@ static void wb_mam_archive(wb_worker *w, const wb_msg *m, const wb_jid *owner, c
         .sender = sender,
         .ref = wb_mam_ref(m),
         .offline_sender = offline_sender,
+        .expires_us = wb_retention_expiry_us(w->srv->cfg, m),
     };
     if (wb_jid_bare(peer, peer_bare, sizeof(peer_bare)) < 0 ||
         wb_jid_bare(&m->from, sender, sizeof(sender)) < 0 ||

@@ -10,6 +10,7 @@
 
 #include "wb_log.h"
 #include "wb_modules.h"
+#include "wb_retention.h"
 #include "wb_router.h"
 #include "wb_store_offline.h"
 #include "wb_xml.h"
@@ -186,8 +187,9 @@ static void wb_offline_put(wb_worker *w, wb_msg *m)
         wb_jid_full(&m->from, sender, sizeof(sender)) < 0)
         goto fail;
     op->m = wb_msg_ref(m);
-    if (!wb_store_offline_put(w->store, op->node, op->domain, sender, b.data, b.len, WB_OFFLINE_MAX,
-                              wb_offline_stored, op))
+    if (!wb_store_offline_put_until(w->store, op->node, op->domain, sender, b.data, b.len,
+                                    WB_OFFLINE_MAX, wb_retention_expiry_us(w->srv->cfg, m),
+                                    wb_offline_stored, op))
         goto fail;
     wb_buf_free(&b);
     return;

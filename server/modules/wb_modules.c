@@ -8,28 +8,30 @@
 #include "wb_xmpp_errors.h"
 #include "wb_xmpp_model.h"
 
-extern const wb_module wb_mod_blocking; /* blocking.c: XEP-0191 */
-extern const wb_module wb_mod_roster;   /* roster.c: RFC 6121 section 2, XEP-0237 */
-extern const wb_module wb_mod_presence; /* presence.c: RFC 6121 sections 3 and 4 */
-extern const wb_module wb_mod_mam;      /* mam.c: XEP-0313, XEP-0359 */
-extern const wb_module wb_mod_retract;  /* retract.c: XEP-0424 */
-extern const wb_module wb_mod_offline;  /* offline.c: XEP-0160, XEP-0203 */
-extern const wb_module wb_mod_carbons;  /* carbons.c: XEP-0280 */
-extern const wb_module wb_mod_register; /* register.c: XEP-0077 */
-extern const wb_module wb_mod_disco;    /* disco.c: XEP-0030, XEP-0115 */
-extern const wb_module wb_mod_ping;     /* ping.c: XEP-0199 */
-extern const wb_module wb_mod_version;  /* version.c: XEP-0092 */
-extern const wb_module wb_mod_time;     /* time.c: XEP-0202 */
-extern const wb_module wb_mod_last;     /* last.c: XEP-0012 */
-extern const wb_module wb_mod_vcard;    /* vcard.c: XEP-0054, XEP-0153 */
-extern const wb_module wb_mod_private;  /* private.c: XEP-0049 */
+extern const wb_module wb_mod_blocking;  /* blocking.c: XEP-0191 */
+extern const wb_module wb_mod_roster;    /* roster.c: RFC 6121 section 2, XEP-0237 */
+extern const wb_module wb_mod_presence;  /* presence.c: RFC 6121 sections 3 and 4 */
+extern const wb_module wb_mod_mam;       /* mam.c: XEP-0313, XEP-0359 */
+extern const wb_module wb_mod_retract;   /* retract.c: XEP-0424 */
+extern const wb_module wb_mod_retention; /* retention.c: XEP-0466, XEP-0050 retention command */
+extern const wb_module wb_mod_offline;   /* offline.c: XEP-0160, XEP-0203 */
+extern const wb_module wb_mod_carbons;   /* carbons.c: XEP-0280 */
+extern const wb_module wb_mod_register;  /* register.c: XEP-0077 */
+extern const wb_module wb_mod_disco;     /* disco.c: XEP-0030, XEP-0115 */
+extern const wb_module wb_mod_ping;      /* ping.c: XEP-0199 */
+extern const wb_module wb_mod_version;   /* version.c: XEP-0092 */
+extern const wb_module wb_mod_time;      /* time.c: XEP-0202 */
+extern const wb_module wb_mod_last;      /* last.c: XEP-0012 */
+extern const wb_module wb_mod_vcard;     /* vcard.c: XEP-0054, XEP-0153 */
+extern const wb_module wb_mod_private;   /* private.c: XEP-0049 */
 
 /* Order matters for the hooks: blocking filters first, then subscriptions, then offline storage
  * takes what could not be delivered. */
 static const wb_module *const wb_modules[] = {
-    &wb_mod_blocking, &wb_mod_roster,  &wb_mod_presence, &wb_mod_mam,   &wb_mod_retract,
-    &wb_mod_offline,  &wb_mod_carbons, &wb_mod_register, &wb_mod_disco, &wb_mod_ping,
-    &wb_mod_version,  &wb_mod_time,    &wb_mod_last,     &wb_mod_vcard, &wb_mod_private,
+    &wb_mod_blocking, &wb_mod_roster,    &wb_mod_presence, &wb_mod_mam,
+    &wb_mod_retract,  &wb_mod_retention, &wb_mod_offline,  &wb_mod_carbons,
+    &wb_mod_register, &wb_mod_disco,     &wb_mod_ping,     &wb_mod_version,
+    &wb_mod_time,     &wb_mod_last,      &wb_mod_vcard,    &wb_mod_private,
 };
 #define WB_N_MODULES (sizeof(wb_modules) / sizeof(wb_modules[0]))
 _Static_assert(WB_N_MODULES <= WB_SERVER_MAX_MODULES, "raise WB_SERVER_MAX_MODULES");

@@ -428,6 +428,45 @@ static void test_register(void **state)
     expect_single(f, text, 2, "'register' must be a group");
 }
 
+static void test_retention(void **state)
+{
+    fixture *f = *state;
+    static const char *const h =
+        "hosts = ( { domain = \"localhost\"; cert = \"c\"; key = \"k\"; } );\n";
+    char text[1024];
+    wb_config *c = load_text(f, minimal_conf);
+
+    assert_non_null(c);
+    assert_int_equal(c->retention_default, 0);
+    assert_int_equal(c->retention_sweep_interval, 60);
+    assert_int_equal(c->retention_batch, 500);
+    assert_int_equal(c->retention_unit_ms, 1000);
+    wb_config_free(c);
+    snprintf(text, sizeof(text),
+             "%sretention = { default = 3000000000L; sweep_interval = 1;\n"
+             "  batch = 2; unit_ms = 10; };\n",
+             h);
+    c = load_text(f, text);
+    assert_non_null(c);
+    assert_true(c->retention_default == 3000000000LL);
+    assert_int_equal(c->retention_sweep_interval, 1);
+    assert_int_equal(c->retention_batch, 2);
+    assert_int_equal(c->retention_unit_ms, 10);
+    wb_config_free(c);
+    snprintf(text, sizeof(text), "%sretention = {\n  default = 60;\n  unit = 1;\n};\n", h);
+    expect_single(f, text, 4, "unknown option 'retention.unit'");
+    snprintf(text, sizeof(text), "%sretention = { default = -1; };\n", h);
+    expect_single(f, text, 2, "'retention.default' is -1, must be between 0 and");
+    snprintf(text, sizeof(text), "%sretention = { sweep_interval = 0; };\n", h);
+    expect_single(f, text, 2, "'retention.sweep_interval' is 0, must be between 1 and");
+    snprintf(text, sizeof(text), "%sretention = { batch = 0; };\n", h);
+    expect_single(f, text, 2, "'retention.batch' is 0, must be between 1 and");
+    snprintf(text, sizeof(text), "%sretention = { unit_ms = 1001; };\n", h);
+    expect_single(f, text, 2, "'retention.unit_ms' is 1001, must be between 1 and 1000");
+    snprintf(text, sizeof(text), "%sretention = { default = \"1h\"; };\n", h);
+    expect_single(f, text, 2, "'retention.default' must be");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -442,6 +481,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_syntax_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_all_problems_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
