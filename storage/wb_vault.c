@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "wb_log.h"
+
 #define WB_VAULT_VERSION  1
 #define WB_VAULT_NONCE    crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define WB_VAULT_ID_LABEL "warbler master key id v1"
@@ -163,27 +165,66 @@ const char *wb_vault_path(const wb_vault *v)
     return v->path;
 }
 
+/* Makes a rename or link in path's directory durable (a key file that vanished after a power
+ * loss would lose every key wrapped under it). */
+static int wb_vault_sync_dir(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    const int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* The key is written and synced under a temporary name, then linked into place, so that nobody
+ * (a server re-reading its key files, a crash) ever sees a partial key file. */
 int wb_vault_create_key_file(const char *path, char *err, size_t errsize)
 {
     uint8_t key[WB_VAULT_KEY_BYTES];
-    const int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    if (access(path, F_OK) == 0)
+        return 0;
+    unlink(tmp);
+    const int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        if (errno == EEXIST)
-            return 0;
         snprintf(err, errsize, "key file %s: cannot create it (%s)", path, strerror(errno));
         return -1;
     }
     randombytes_buf(key, sizeof(key));
-    const bool ok = fchmod(fd, 0600) == 0 && write(fd, key, sizeof(key)) == (ssize_t)sizeof(key) &&
-                    fsync(fd) == 0;
+    bool ok = fchmod(fd, 0600) == 0 && write(fd, key, sizeof(key)) == (ssize_t)sizeof(key) &&
+              fsync(fd) == 0;
     sodium_memzero(key, sizeof(key));
     close(fd);
+    int rc = 1;
+    if (ok && link(tmp, path) < 0) {
+        if (errno == EEXIST)
+            rc = 0; /* someone else created it first: theirs stays */
+        else
+            ok = false;
+    }
     if (!ok) {
         snprintf(err, errsize, "key file %s: cannot write it (%s)", path, strerror(errno));
-        unlink(path);
+        unlink(tmp);
         return -1;
     }
-    return 1;
+    unlink(tmp);
+    if (wb_vault_sync_dir(path) < 0) {
+        snprintf(err, errsize, "key file %s: cannot sync its directory (%s)", path,
+                 strerror(errno));
+        return -1;
+    }
+    return rc;
 }
 
 /* ---- data keys ---- */
@@ -272,7 +313,11 @@ wb_vault_key *wb_vault_key_new(wb_vault *v, int64_t account,
     char ad[WB_VAULT_AD_MAX], err[256];
     /* A rotation may have started or ended since the files were read: a new key must be wrapped
      * under the newest master key, or the rotation could miss it. Keys are created rarely. */
-    (void)wb_vault_reload(v, err, sizeof(err));
+    if (wb_vault_reload(v, err, sizeof(err)) < 0) {
+        /* Wrapping under a master key that may be gone would make the key unreadable later. */
+        wb_warn("vault: no new data key: %s", err);
+        return NULL;
+    }
     wb_vault_key *k = wb_vault_key_alloc(account);
     if (k == NULL)
         return NULL;
@@ -365,6 +410,10 @@ int wb_vault_finish_rotation(wb_vault *v, char *err, size_t errsize)
     if (rename(v->next_path, v->path) < 0) {
         snprintf(err, errsize, "cannot rename %s to %s (%s)", v->next_path, v->path,
                  strerror(errno));
+        return -1;
+    }
+    if (wb_vault_sync_dir(v->path) < 0) {
+        snprintf(err, errsize, "cannot sync the directory of %s (%s)", v->path, strerror(errno));
         return -1;
     }
     return wb_vault_reload(v, err, errsize);

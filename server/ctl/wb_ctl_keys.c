@@ -5,10 +5,13 @@
 #include <inttypes.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "wb_store_keys.h"
+
+#define WB_CTL_ROTATE_GRACE 3 /* seconds */
 
 wb_vault *wb_ctl_keys_vault(const wb_config *cfg)
 {
@@ -158,6 +161,16 @@ int wb_ctl_keys_rotate(wb_pg *pg, const wb_config *cfg, const wb_ctl_keys_opts *
         return -1;
     }
     int rc = wb_ctl_rotate_batches(pg, v, opts);
+    if (rc > 0) {
+        /* A server may have wrapped a new account key under the old master key just before it
+         * saw KEY_FILE.next, and be about to store it: wait, then look again before the old key
+         * goes away. */
+        printf("rotate-master: waiting %d s for keys being created, then checking again\n",
+               WB_CTL_ROTATE_GRACE);
+        fflush(stdout);
+        sleep(WB_CTL_ROTATE_GRACE);
+        rc = wb_ctl_rotate_batches(pg, v, opts);
+    }
     if (rc > 0) {
         rc = wb_vault_finish_rotation(v, err, sizeof(err));
         if (rc < 0)
