@@ -45,6 +45,12 @@ wb_stanza *wb_stanza_parse(const char *xml, size_t len);
  * Every other byte is copied unchanged. Returns 0 or -1. */
 int wb_st_write_stamped(const wb_stanza *st, const char *from, const char *to, wb_buf *out);
 
+/* Copies one stanza's bytes (a <message>, <presence> or <iq> as delivered on a stream) into out
+ * with the default namespace ns declared on its start tag unless one is declared already, so that
+ * it keeps its meaning inside another element (<forwarded/> in carbons and archives). Only
+ * attributes are looked at, never attribute values. -1 when bytes do not start with a start tag. */
+int wb_xml_with_default_ns(const char *bytes, size_t len, const char *ns, wb_buf *out);
+
 /* ---- The stream parser ---- */
 typedef struct wb_xml_limits {
     size_t max_stanza_size; /* bytes of one top-level element, start tag to end tag */

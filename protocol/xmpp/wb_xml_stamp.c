@@ -2,6 +2,7 @@
  * copies every other byte as received. Not for building new XML (see wb_buf). */
 #include "wb_xml.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -115,5 +116,40 @@ int wb_st_write_stamped(const wb_stanza *st, const char *from, const char *to, w
         pos = ed[i].sp->end;
     }
     rc |= wb_buf_append(out, raw + pos, raw_len - pos);
+    return rc < 0 ? -1 : 0;
+}
+
+int wb_xml_with_default_ns(const char *bytes, size_t len, const char *ns, wb_buf *out)
+{
+    if (len < 2 || bytes[0] != '<')
+        return -1;
+    size_t name_end = 1;
+    while (name_end < len && !is_xml_ws(bytes[name_end]) && bytes[name_end] != '/' &&
+           bytes[name_end] != '>')
+        name_end++;
+    bool declared = false;
+    char quote = 0;
+    size_t i = name_end;
+    for (; i < len && (quote || bytes[i] != '>'); i++) {
+        if (quote) {
+            quote = bytes[i] == quote ? 0 : quote;
+        } else if (bytes[i] == '\'' || bytes[i] == '"') {
+            quote = bytes[i];
+        } else if (is_xml_ws(bytes[i]) && len - i > 6 && memcmp(bytes + i + 1, "xmlns", 5) == 0) {
+            size_t k = i + 6;
+            while (k < len && is_xml_ws(bytes[k]))
+                k++;
+            declared = declared || (k < len && bytes[k] == '=');
+        }
+    }
+    if (i >= len)
+        return -1;
+    if (declared)
+        return wb_buf_append(out, bytes, len);
+    int rc = wb_buf_append(out, bytes, name_end);
+    rc |= wb_buf_puts(out, " xmlns='");
+    rc |= wb_buf_xml_escape_str(out, ns);
+    rc |= wb_buf_puts(out, "'");
+    rc |= wb_buf_append(out, bytes + name_end, len - name_end);
     return rc < 0 ? -1 : 0;
 }

@@ -38,29 +38,6 @@ static bool wb_carbons_eligible(const wb_msg *m)
 
 /* Whether the start tag of bytes (length len, starting after "<message") declares a default
  * namespace; *end gets the offset of the tag's closing '>'. */
-static bool wb_carbons_has_xmlns(const char *bytes, size_t len, size_t *end)
-{
-    bool found = false;
-    char quote = 0;
-    size_t i = strlen("<message");
-    for (; i < len && (quote || bytes[i] != '>'); i++) {
-        if (quote) {
-            quote = bytes[i] == quote ? 0 : quote;
-        } else if (bytes[i] == '\'' || bytes[i] == '"') {
-            quote = bytes[i];
-        } else if ((bytes[i] == ' ' || bytes[i] == '\t' || bytes[i] == '\n' || bytes[i] == '\r') &&
-                   len - i > 6 && memcmp(bytes + i + 1, "xmlns", 5) == 0) {
-            size_t k = i + 6;
-            while (k < len &&
-                   (bytes[k] == ' ' || bytes[k] == '\t' || bytes[k] == '\n' || bytes[k] == '\r'))
-                k++;
-            found = found || (k < len && bytes[k] == '=');
-        }
-    }
-    *end = i;
-    return found;
-}
-
 /* The delivered bytes of m as a forwarded stanza: inside <forwarded/> the default namespace is
  * urn:xmpp:forward:0, so the message gets its jabber:client declaration back. -1 when the
  * bytes are not a plain <message> element. */
@@ -68,20 +45,10 @@ static int wb_carbons_inner(const wb_msg *m, wb_buf *out)
 {
     static const char open[] = "<message";
     const size_t n = sizeof(open) - 1;
-    size_t end;
     if (m->bytes_len <= n || memcmp(m->bytes, open, n) != 0 ||
         strchr(" \t\r\n/>", m->bytes[n]) == NULL)
         return -1;
-    const bool declared = wb_carbons_has_xmlns(m->bytes, m->bytes_len, &end);
-    if (end >= m->bytes_len)
-        return -1;
-    if (declared) {
-        wb_buf_append(out, m->bytes, m->bytes_len);
-    } else {
-        wb_buf_puts(out, "<message xmlns='" WB_NS_CLIENT "'");
-        wb_buf_append(out, m->bytes + n, m->bytes_len - n);
-    }
-    return out->failed ? -1 : 0;
+    return wb_xml_with_default_ns(m->bytes, m->bytes_len, WB_NS_CLIENT, out);
 }
 
 /* Sends one copy: <message from=owner's bare JID to=that resource><DIR><forwarded>inner. */

@@ -91,22 +91,9 @@ static void wb_mam_stamp(int64_t us, char *out)
  * (it is shown later inside <forwarded/>, where the stream's default namespace does not hold). */
 static int wb_mam_payload(const char *bytes, size_t len, wb_buf *out)
 {
-    size_t tag = 0;
-    char q = 0;
-    for (; tag < len; tag++) {
-        if (q != 0)
-            q = bytes[tag] == q ? 0 : q;
-        else if (bytes[tag] == '\'' || bytes[tag] == '"')
-            q = bytes[tag];
-        else if (bytes[tag] == '>')
-            break;
-    }
-    if (tag >= len || len < 8 || memcmp(bytes, "<message", 8) != 0 ||
-        memmem(bytes, tag, "xmlns=", 6) != NULL)
-        return wb_buf_append(out, bytes, len);
-    wb_buf_append(out, bytes, 8);
-    wb_buf_puts(out, " xmlns='" WB_NS_CLIENT "'");
-    return wb_buf_append(out, bytes + 8, len - 8);
+    if (wb_xml_with_default_ns(bytes, len, WB_NS_CLIENT, out) == 0)
+        return 0;
+    return wb_buf_append(out, bytes, len);
 }
 
 /* Queues the archive write of m's bytes (nothing waits for it). */

@@ -673,6 +673,34 @@ static void test_stamp_on_stream_stanza_uses_raw_bytes(void **state)
     rec_free(&r);
 }
 
+static void expect_default_ns(const char *in, const char *want)
+{
+    wb_buf b;
+    wb_buf_init(&b);
+    assert_int_equal(wb_xml_with_default_ns(in, strlen(in), "jabber:client", &b), 0);
+    assert_string_equal(b.data, want);
+    wb_buf_free(&b);
+}
+
+static void test_default_ns_declared_only_when_missing_and_never_from_attribute_values(void **s)
+{
+    (void)s;
+    expect_default_ns("<message to='a@b'><body>x</body></message>",
+                      "<message xmlns='jabber:client' to='a@b'><body>x</body></message>");
+    expect_default_ns("<message xmlns='jabber:client' to='a@b'/>",
+                      "<message xmlns='jabber:client' to='a@b'/>");
+    expect_default_ns("<message id=\"xmlns=\" to='a@b'/>",
+                      "<message xmlns='jabber:client' id=\"xmlns=\" to='a@b'/>");
+    expect_default_ns("<presence/>", "<presence xmlns='jabber:client'/>");
+    expect_default_ns("<iq\n xmlns = 'jabber:client' type='get'/>",
+                      "<iq\n xmlns = 'jabber:client' type='get'/>");
+    wb_buf b;
+    wb_buf_init(&b);
+    assert_int_equal(wb_xml_with_default_ns("<message to='x", 14, "jabber:client", &b), -1);
+    assert_int_equal(wb_xml_with_default_ns("text", 4, "jabber:client", &b), -1);
+    wb_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -701,6 +729,8 @@ int main(void)
         cmocka_unit_test(test_stamp_self_closing_tags),
         cmocka_unit_test(test_stamp_leaves_other_attributes_and_nulls_untouched),
         cmocka_unit_test(test_stamp_on_stream_stanza_uses_raw_bytes),
+        cmocka_unit_test(
+            test_default_ns_declared_only_when_missing_and_never_from_attribute_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
