@@ -73,6 +73,8 @@ static void wb_offline_op_done(wb_offline_op *op)
 {
     wb_vault_key_unref(op->key);
     free(op->sender);
+    if (op->payload)
+        sodium_memzero(op->payload, op->len); /* plaintext never lingers in freed memory */
     free(op->payload);
     free(op->h);
     free(op);
@@ -313,8 +315,11 @@ static void wb_store_offline_fetch_deliver(wb_store_req *r, const PGresult *res)
     else
         wb_store_offline_fetch_answer(op, WB_STORE_OK, items, (size_t)k);
 out:
-    for (int i = 0; bufs != NULL && i < n; i++)
+    for (int i = 0; bufs != NULL && i < n; i++) {
+        if (bufs[i] && items)
+            sodium_memzero(bufs[i], items[i].len);
         free(bufs[i]);
+    }
     free(bufs);
     free(items);
 }

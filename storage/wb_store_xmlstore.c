@@ -319,6 +319,8 @@ static void wb_store_xml_put_keyed(void *arg, wb_store_status status, wb_vault_k
 static void wb_store_xml_op_done(wb_store_xml_op *op)
 {
     wb_vault_key_unref(op->key);
+    if (op->doc)
+        sodium_memzero(op->doc, op->len); /* plaintext never lingers in freed memory */
     free(op->doc);
     free(op->h);
     free(op);
@@ -430,6 +432,8 @@ static void wb_store_xml_get_deliver(wb_store_req *r, const PGresult *res)
     } else {
         wb_store_xml_get_answer(op, WB_STORE_OK, doc.data, doc.len);
     }
+    if (doc.data)
+        sodium_memzero(doc.data, doc.cap);
     wb_buf_free(&doc);
 }
 
