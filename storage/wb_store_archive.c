@@ -289,7 +289,8 @@ typedef struct wb_sa_query {
     wb_vault_key *key;
     unsigned max;
     bool backward;
-    char *text[8]; /* the parameters, as text */
+    bool retried;  /* the key was found stale once and fetched again */
+    char *text[8]; /* the parameters, as text: [0] domain, [1] node */
 } wb_sa_query;
 
 typedef struct wb_sa_row {
@@ -408,9 +409,30 @@ static void wb_sa_query_rows(wb_sa_query *q, const PGresult *res)
     free(items);
 }
 
+static void wb_sa_query_keyed(void *arg, wb_store_status status, wb_vault_key *key);
+
+/* True when the rows belong to another account than the cached key (the account was deleted
+ * and re-created under the same name while a worker kept its old key): the key is dropped and
+ * fetched again, once, instead of every row failing to open. */
+static bool wb_sa_query_stale_key(wb_sa_query *q, const PGresult *res)
+{
+    if (q->retried || PQntuples(res) < 2 || PQgetlength(res, 1, 1) != 8 ||
+        wb_store_get_int(res, 1, 1) == wb_vault_key_account(q->key))
+        return false;
+    q->retried = true;
+    wb_vault_key_unref(q->key);
+    q->key = NULL;
+    wb_store_account_key_forget(q->st, q->text[0], q->text[1]);
+    if (wb_store_account_key(q->st, q->text[0], q->text[1], wb_sa_query_keyed, q) == NULL)
+        return false;
+    return true;
+}
+
 static void wb_sa_query_deliver(wb_store_req *r, const PGresult *res)
 {
     wb_sa_query *q = r->arg;
+    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK && wb_sa_query_stale_key(q, res))
+        return;
     if (res == NULL || !wb_store_result_ok(res, "archive query"))
         q->cb(q->arg, WB_STORE_UNAVAILABLE, NULL, 0, 0, false);
     else
