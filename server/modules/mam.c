@@ -494,7 +494,7 @@ static bool wb_mam_rsm(const wb_stanza *st, wb_el set, wb_mam_req *r)
                 r->index_given = true;
             }
         } else if (strcmp(name, "after") == 0) {
-            r->f.rsm_after = text;
+            r->f.rsm_after = n > 0 ? text : NULL; /* an empty <after/> asks for the start */
         } else if (strcmp(name, "before") == 0) {
             r->f.backward = true;
             r->f.rsm_before = n > 0 ? text : NULL;
