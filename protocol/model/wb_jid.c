@@ -206,6 +206,15 @@ int wb_jid_prep_domain(char *out, const char *s, size_t len)
         i += d;
         start = i;
     }
+    /* Preparation can turn other characters into ASCII digits and dots (U+FF12 FULLWIDTH DIGIT
+     * TWO is "2"): the result must pass the same IP-literal rules as if it had been typed so, or
+     * a prepared JID would not parse again. */
+    char lit[WB_JID_PART_MAX + 1];
+    const int ip2 = wb_jid_ip_literal(lit, out, strlen(out));
+    if (ip2 < 0)
+        return -1;
+    if (ip2 > 0)
+        memcpy(out, lit, strlen(lit) + 1);
     return 0;
 }
 

@@ -120,6 +120,7 @@ static void test_invalid(void **state)
         "a@x.org/\xED\xA0\x80",
         "a\342\200\200b@x.org", /* U+2000 EN QUAD in a node */
         "a@\xF4\x90\x80\x80.org",
+        "\xEF\xBC\x92", /* fullwidth "2": prepares to "2", not a valid IP literal either */
     };
     wb_jid j;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
