@@ -30,13 +30,6 @@ static const char wb_sa_put_sql[] =
     "RETURNING 1) "
     "SELECT coalesce((SELECT id FROM acc) = $9::bigint, false), (SELECT count(*) FROM ins) > 0";
 
-/* The oldest untagged row the sender queued since the message was archived: the one it is. */
-static const char wb_sa_tag_sql[] =
-    "UPDATE offline_messages SET retract_key = $3 WHERE id = (SELECT min(o.id) "
-    "FROM offline_messages o JOIN accounts a ON a.id = o.account_id "
-    "WHERE a.domain = $1 AND a.node = $2 AND o.retract_key IS NULL AND o.sender = $4 "
-    "AND o.received_at >= 'epoch'::timestamptz + $5::bigint * interval '1 microsecond')";
-
 static const char wb_sa_query_sql[] =
     "SELECT * FROM archive_query($1, $2, NULLIF($3, ''), NULLIF($4, '')::timestamptz, "
     "NULLIF($5, '')::timestamptz, NULLIF($6, '')::uuid[], $7::uuid[], $8::integer[])";
@@ -109,7 +102,7 @@ static bool wb_sa_parts_ok(const char *node, const char *domain)
 
 /* The retraction key of a message: a hash of its sender's bare JID and its reference, so that
  * only a retraction from that sender can match it. No reference: a random key (never matched). */
-static void wb_sa_retract_key(const char *sender_bare, const char *ref, uint8_t *out)
+void wb_store_retract_key(const char *sender_bare, const char *ref, uint8_t *out)
 {
     static const char tag[] = "warbler-retract";
     crypto_generichash_state h;
@@ -154,7 +147,7 @@ typedef struct wb_sa_put {
     char expires[24]; /* XEP-0466 expiry in us since the epoch, "0" when none */
     bool outgoing;
     uint8_t key[WB_SA_HASH_LEN];
-    char *node, *domain, *peer, *offline_sender;
+    char *node, *domain, *peer;
     uint8_t *payload;
     size_t len;
 } wb_sa_put;
@@ -164,7 +157,6 @@ static void wb_sa_put_free(wb_sa_put *op)
     free(op->node);
     free(op->domain);
     free(op->peer);
-    free(op->offline_sender);
     if (op->payload != NULL)
         sodium_memzero(op->payload, op->len);
     free(op->payload);
@@ -178,13 +170,6 @@ static void wb_sa_put_done(wb_sa_put *op, wb_store_status status, bool archived)
     if (op->cb != NULL)
         op->cb(op->arg, status, archived);
     wb_sa_put_free(op);
-}
-
-static void wb_sa_tag_deliver(wb_store_req *r, const PGresult *res)
-{
-    (void)r;
-    if (res == NULL || !wb_store_result_ok(res, "offline retraction key"))
-        wb_warn("archive: a queued offline message could not be marked for retraction");
 }
 
 static void wb_sa_put_deliver(wb_store_req *r, const PGresult *res)
@@ -201,13 +186,6 @@ static void wb_sa_put_deliver(wb_store_req *r, const PGresult *res)
         wb_store_account_key_forget(op->st, op->domain, op->node);
         wb_sa_put_done(op, WB_STORE_OK, false);
         return;
-    }
-    if (op->offline_sender != NULL) {
-        const wb_store_param p[] = {WB_SP_TEXT(op->domain), WB_SP_TEXT(op->node),
-                                    WB_SP_BIN(op->key, WB_SA_HASH_LEN),
-                                    WB_SP_TEXT(op->offline_sender), WB_SP_TEXT(op->ts)};
-        if (wb_store_submit(op->st, wb_sa_tag_sql, p, 5, wb_sa_tag_deliver, NULL, NULL) == NULL)
-            wb_warn("archive: a queued offline message could not be marked for retraction");
     }
     wb_sa_put_done(op, WB_STORE_OK, wb_store_get_bool(res, 0, 1));
 }
@@ -261,15 +239,13 @@ int wb_store_archive_put(wb_store *st, const wb_archive_entry *e, wb_store_archi
     memcpy(op->stanza_id, e->stanza_id, sizeof(op->stanza_id));
     snprintf(op->ts, sizeof(op->ts), "%" PRId64, e->ts_us);
     snprintf(op->expires, sizeof(op->expires), "%" PRId64, e->expires_us > 0 ? e->expires_us : 0);
-    wb_sa_retract_key(e->sender, e->ref, op->key);
+    wb_store_retract_key(e->sender, e->ref, op->key);
     op->node = strdup(e->node);
     op->domain = strdup(e->domain);
     op->peer = strdup(e->peer);
-    op->offline_sender = e->offline_sender ? strdup(e->offline_sender) : NULL;
     op->payload = malloc(e->len ? e->len : 1);
     op->len = e->len;
-    if (op->node == NULL || op->domain == NULL || op->peer == NULL || op->payload == NULL ||
-        (e->offline_sender != NULL && op->offline_sender == NULL))
+    if (op->node == NULL || op->domain == NULL || op->peer == NULL || op->payload == NULL)
         goto fail;
     memcpy(op->payload, e->payload, e->len);
     if (wb_store_account_key(st, op->domain, op->node, wb_sa_put_keyed, op) == NULL)
@@ -715,7 +691,7 @@ int wb_store_archive_retract(wb_store *st, const wb_archive_retraction *rt,
     op->cb = cb;
     op->arg = arg;
     snprintf(sender, sizeof(sender), "%s@%s", rt->s_node, rt->s_domain);
-    wb_sa_retract_key(sender, rt->target, op->key);
+    wb_store_retract_key(sender, rt->target, op->key);
     op->text[0] = strdup(rt->s_domain);
     op->text[1] = strdup(rt->s_node);
     op->text[2] = strdup(rt->r_domain);

@@ -20,6 +20,12 @@ bool wb_store_archive_uuid_ok(const char *s);
 /* A fresh random (version 4) UUID; out must hold WB_ARCHIVE_UUID_LEN + 1 bytes. */
 void wb_store_archive_uuid(char *out);
 
+/* The retraction key of a message: a keyed hash of its sender's bare JID and its reference
+ * (origin-id, else id), so that only a retraction from that sender matches it; random (never
+ * matched) when ref is NULL. The offline queue stores the same key with a queued copy. */
+#define WB_RETRACT_KEY_LEN 32
+void wb_store_retract_key(const char *sender_bare, const char *ref, uint8_t *out);
+
 typedef struct wb_archive_entry {
     const char *node, *domain; /* the owner */
     const char *peer;          /* the other party's bare JID */
@@ -30,9 +36,6 @@ typedef struct wb_archive_entry {
     const char *ref;           /* origin-id, else the message id, else NULL (never retractable) */
     const char *payload;       /* the stanza as delivered */
     size_t len;
-    /* Non-NULL when the owner had no available resource: the full JID the offline queue records
-     * as the sender; the queued row gets the retraction key once queued. */
-    const char *offline_sender;
     int64_t expires_us; /* XEP-0466: when the row must be gone (us since the epoch), 0: never */
 } wb_archive_entry;
 

@@ -20,9 +20,11 @@
  * $8: the XEP-0466 expiry in microseconds since the epoch, 0 for none. */
 static const char wb_store_offline_put_sql[] =
     "WITH acc AS (SELECT id FROM accounts WHERE domain = $1 AND node = $2), "
-    "ins AS (INSERT INTO offline_messages (account_id, sender, payload, seal_id, expires_at) "
+    "ins AS (INSERT INTO offline_messages (account_id, sender, payload, seal_id, expires_at, "
+    "retract_key) "
     "SELECT acc.id, $3, $4, $6::uuid, 'epoch'::timestamptz + NULLIF($8::bigint, 0) * "
-    "interval '1 microsecond' FROM acc WHERE acc.id = $7::bigint AND (SELECT count(*) "
+    "interval '1 microsecond', NULLIF($9::bytea, ''::bytea) FROM acc "
+    "WHERE acc.id = $7::bigint AND (SELECT count(*) "
     "FROM offline_messages o WHERE o.account_id = acc.id) < $5::bigint RETURNING 1) "
     "SELECT (SELECT id FROM acc), (SELECT count(*) FROM ins)";
 
@@ -50,7 +52,9 @@ typedef struct wb_offline_op {
     size_t len;
     uint32_t max;
     int64_t expires_us; /* put: XEP-0466 expiry (us since the epoch), 0 for none */
-    bool retried;       /* the cached key was stale once already */
+    uint8_t retract_key[WB_STORE_RETRACT_KEY_MAX]; /* put: matched by a later retraction */
+    size_t retract_key_len;                        /* 0: none */
+    bool retried;                                  /* the cached key was stale once already */
 } wb_offline_op;
 
 /* The cached key belonged to an earlier account of the same name (deleted and created again):
@@ -203,11 +207,16 @@ static void wb_store_offline_put_keyed(void *arg, wb_store_status status, wb_vau
     snprintf(max_text, sizeof(max_text), "%" PRIu32, op->max);
     snprintf(acc, sizeof(acc), "%" PRId64, wb_vault_key_account(key));
     snprintf(expires, sizeof(expires), "%" PRId64, op->expires_us > 0 ? op->expires_us : 0);
-    const wb_store_param p[] = {WB_SP_TEXT(op->domain), WB_SP_TEXT(op->node),
-                                WB_SP_TEXT(op->sender), WB_SP_BIN(enc, enc_len),
-                                WB_SP_TEXT(max_text),   WB_SP_TEXT(seal_id),
-                                WB_SP_TEXT(acc),        WB_SP_TEXT(expires)};
-    wb_store_req *r = wb_store_submit(op->st, wb_store_offline_put_sql, p, 8,
+    const wb_store_param p[] = {WB_SP_TEXT(op->domain),
+                                WB_SP_TEXT(op->node),
+                                WB_SP_TEXT(op->sender),
+                                WB_SP_BIN(enc, enc_len),
+                                WB_SP_TEXT(max_text),
+                                WB_SP_TEXT(seal_id),
+                                WB_SP_TEXT(acc),
+                                WB_SP_TEXT(expires),
+                                WB_SP_BIN(op->retract_key, op->retract_key_len)};
+    wb_store_req *r = wb_store_submit(op->st, wb_store_offline_put_sql, p, 9,
                                       wb_store_offline_put_deliver, NULL, op);
     free(enc);
     if (r == NULL)
@@ -218,21 +227,27 @@ wb_store_req *wb_store_offline_put(wb_store *st, const char *node, const char *d
                                    const char *sender, const char *payload, size_t len,
                                    uint32_t max, wb_store_offline_put_cb cb, void *arg)
 {
-    return wb_store_offline_put_until(st, node, domain, sender, payload, len, max, 0, cb, arg);
+    return wb_store_offline_put_until(st, node, domain, sender, payload, len, max, 0, NULL, 0, cb,
+                                      arg);
 }
 
 wb_store_req *wb_store_offline_put_until(wb_store *st, const char *node, const char *domain,
                                          const char *sender, const char *payload, size_t len,
                                          uint32_t max, int64_t expires_us,
+                                         const uint8_t *retract_key, size_t retract_key_len,
                                          wb_store_offline_put_cb cb, void *arg)
 {
-    if (len > INT32_MAX / 2)
+    if (len > INT32_MAX / 2 || retract_key_len > WB_STORE_RETRACT_KEY_MAX)
         return NULL;
     wb_offline_op *op = wb_offline_op_new(st, node, domain, (void (*)(void))cb, arg);
     if (op == NULL)
         return NULL;
     op->max = max;
     op->expires_us = expires_us;
+    if (retract_key != NULL && retract_key_len > 0) {
+        memcpy(op->retract_key, retract_key, retract_key_len);
+        op->retract_key_len = retract_key_len;
+    }
     op->len = len;
     op->sender = strdup(sender);
     op->payload = malloc(len ? len : 1);

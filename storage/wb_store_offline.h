@@ -27,9 +27,14 @@ wb_store_req *wb_store_offline_put(wb_store *st, const char *node, const char *d
                                    uint32_t max, wb_store_offline_put_cb cb, void *arg);
 /* The same for a message carrying an XEP-0466 timer: the row goes at expires_us (microseconds
  * since the epoch; 0: never) and is not fetched after it. */
+/* With an XEP-0466 expiry (0: none) and the retraction key of the message (see
+ * wb_store_retract_key; NULL: none), stored with the queued copy so that a retraction by its
+ * sender finds exactly it. */
+#define WB_STORE_RETRACT_KEY_MAX 32
 wb_store_req *wb_store_offline_put_until(wb_store *st, const char *node, const char *domain,
                                          const char *sender, const char *payload, size_t len,
                                          uint32_t max, int64_t expires_us,
+                                         const uint8_t *retract_key, size_t retract_key_len,
                                          wb_store_offline_put_cb cb, void *arg);
 
 typedef struct wb_offline_item {

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "wb_log.h"
+#include "wb_mam.h"
 #include "wb_modules.h"
 #include "wb_retention.h"
 #include "wb_router.h"
@@ -28,7 +29,6 @@
 #define WB_NS_AXOLOTL  "eu.siacs.conversations.axolotl"
 #define WB_MAM_QID_MAX 256 /* bytes of a queryid */
 #define WB_MAM_SPANS   64  /* direct children of a message whose bytes can be located */
-#define WB_MAM_TARGETS 8   /* resources looked at to tell whether the owner is online */
 #define WB_MAM_TIME    40  /* "YYYY-MM-DDThh:mm:ss.ffffffZ" */
 
 extern const wb_module wb_mod_mam;
@@ -61,7 +61,7 @@ static bool wb_mam_archivable(const wb_msg *m)
 }
 
 /* What a retraction of this message refers to: its origin-id, else its id (may be NULL). */
-static const char *wb_mam_ref(const wb_msg *m)
+const char *wb_mam_ref(const wb_msg *m)
 {
     const wb_el o = wb_st_child(m->xml, 0, "origin-id", WB_NS_SID);
     const char *id = o >= 0 ? wb_st_attr(m->xml, o, "id") : NULL;
@@ -98,7 +98,7 @@ static int wb_mam_payload(const char *bytes, size_t len, wb_buf *out)
 
 /* Queues the archive write of m's bytes (nothing waits for it). */
 static void wb_mam_archive(wb_worker *w, const wb_msg *m, const wb_jid *owner, const wb_jid *peer,
-                           bool outgoing, const char *stanza_id, const char *offline_sender)
+                           bool outgoing, const char *stanza_id)
 {
     char peer_bare[WB_JID_MAX + 1], sender[WB_JID_MAX + 1];
     wb_buf b;
@@ -112,7 +112,6 @@ static void wb_mam_archive(wb_worker *w, const wb_msg *m, const wb_jid *owner, c
         .ts_us = wb_mam_now_us(),
         .sender = sender,
         .ref = wb_mam_ref(m),
-        .offline_sender = offline_sender,
         .expires_us = wb_retention_expiry_us(w->srv->cfg, m),
     };
     if (wb_jid_bare(peer, peer_bare, sizeof(peer_bare)) < 0 ||
@@ -277,17 +276,6 @@ static wb_msg *wb_mam_copy(const wb_msg *m, wb_buf *b)
     return r;
 }
 
-/* Whether a message for m->to will be written to a session now (else it goes offline). */
-static bool wb_mam_online(wb_worker *w, const wb_msg *m)
-{
-    wb_dir_target t[WB_MAM_TARGETS];
-    const size_t n = wb_directory_lookup(w->srv->dir, &m->to, t, WB_MAM_TARGETS);
-    for (size_t i = 0; i < n; i++)
-        if (t[i].available && (t[i].priority >= 0 || strcmp(t[i].resource, m->to.resource) == 0))
-            return true;
-    return false;
-}
-
 /* ---- hooks ---- */
 
 /* The sender's copy, for messages from a local session (to itself: the inbound hook). */
@@ -299,14 +287,14 @@ static wb_mod_result wb_mam_outbound(wb_worker *w, uint64_t sid, wb_msg *m)
         wb_jid_bare_eq(&m->to, &m->from) || !wb_mam_archivable(m))
         return WB_MOD_PASS;
     wb_store_archive_uuid(stanza_id);
-    wb_mam_archive(w, m, &m->from, &m->to, true, stanza_id, NULL);
+    wb_mam_archive(w, m, &m->from, &m->to, true, stanza_id);
     return WB_MOD_PASS;
 }
 
 /* The recipient's copy: archived under a new stanza-id that the delivered message carries. */
 static wb_mod_result wb_mam_inbound(wb_worker *w, wb_msg *m)
 {
-    char stanza_id[WB_ARCHIVE_UUID_LEN + 1], sender[WB_JID_MAX + 1];
+    char stanza_id[WB_ARCHIVE_UUID_LEN + 1];
     if (m->kind != WB_MSG_MESSAGE || m->xml == NULL || m->bytes == NULL)
         return WB_MOD_PASS;
     const bool archive = m->has_from && wb_mam_archivable(m);
@@ -328,11 +316,9 @@ static wb_mod_result wb_mam_inbound(wb_worker *w, wb_msg *m)
         return WB_MOD_HANDLED;
     }
     if (archive) {
-        const bool queued =
-            !wb_mam_online(w, n) && wb_jid_full(&n->from, sender, sizeof(sender)) >= 0;
         wb_jid owner = n->to;
         owner.resource[0] = '\0';
-        wb_mam_archive(w, n, &owner, &n->from, false, stanza_id, queued ? sender : NULL);
+        wb_mam_archive(w, n, &owner, &n->from, false, stanza_id);
     }
     wb_msg_unref(m);
     wb_modules_inbound(w, n, wb_modules_index(&wb_mod_mam) + 1);

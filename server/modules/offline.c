@@ -9,9 +9,11 @@
 #include <event2/event.h>
 
 #include "wb_log.h"
+#include "wb_mam.h"
 #include "wb_modules.h"
 #include "wb_retention.h"
 #include "wb_router.h"
+#include "wb_store_archive.h"
 #include "wb_store_offline.h"
 #include "wb_xml.h"
 #include "wb_xmpp_errors.h"
@@ -187,8 +189,16 @@ static void wb_offline_put(wb_worker *w, wb_msg *m)
         wb_jid_full(&m->from, sender, sizeof(sender)) < 0)
         goto fail;
     op->m = wb_msg_ref(m);
+    /* The same key the archive gives the message, so that a retraction finds this copy. */
+    uint8_t rkey[WB_RETRACT_KEY_LEN];
+    char sender_bare[WB_JID_MAX + 1];
+    const char *ref = wb_mam_ref(m);
+    const bool has_rkey = ref && wb_jid_bare(&m->from, sender_bare, sizeof(sender_bare)) >= 0;
+    if (has_rkey)
+        wb_store_retract_key(sender_bare, ref, rkey);
     if (!wb_store_offline_put_until(w->store, op->node, op->domain, sender, b.data, b.len,
                                     WB_OFFLINE_MAX, wb_retention_expiry_us(w->srv->cfg, m),
+                                    has_rkey ? rkey : NULL, has_rkey ? sizeof(rkey) : 0,
                                     wb_offline_stored, op))
         goto fail;
     wb_buf_free(&b);

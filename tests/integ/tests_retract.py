@@ -135,7 +135,6 @@ def retract_removes_the_message_from_the_offline_queue(suite):
            original('rt_b4@localhost', 'still fine', 'orig-5'))
     wait_queued(srv, 'rt_b4', 2)
     wait_count(a, 2)
-    time.sleep(0.2)  # the queued row gets its retraction key just after it is queued
     a.send(retraction('rt_b4@localhost', 'orig-4', 'ret-4'))
     wait_tombstones(a, 1)
     wait_queued(srv, 'rt_b4', 2)  # 'still fine' and the retraction itself
@@ -150,3 +149,22 @@ def retract_removes_the_message_from_the_offline_queue(suite):
     p, t = wait_tombstones(b, 1)
     check(len(t) == 1 and 'regret' not in p.bodies(), "bob's archive kept the retracted body")
     check(queued(srv, 'rt_b4') == 0, 'the offline queue is not empty')
+
+
+@test
+def retracting_a_later_queued_message_leaves_the_earlier_one(suite):
+    # The queued copy carries its own retraction key from the start: a retraction of the second
+    # of two queued messages from one sender must remove that one and never the first.
+    srv = suite.server()
+    a = srv.login('rt_a6', 'pc')
+    srv.user('rt_b6')
+    a.send(original('rt_b6@localhost', 'first, keep', 'orig-61') +
+           original('rt_b6@localhost', 'second, regret', 'orig-62'))
+    wait_queued(srv, 'rt_b6', 2)
+    a.send(retraction('rt_b6@localhost', 'orig-62', 'ret-62'))
+    wait_queued(srv, 'rt_b6', 2)  # 'first, keep' and the retraction itself
+    b = srv.login('rt_b6', 'phone')
+    b.send('<presence/>')
+    got = [b.wait_for(is_message, 10, 'an offline message').get('id') for _ in range(2)]
+    check(got == ['orig-61', 'ret-62'], 'offline delivery after the retraction: %s' % got)
+    check(b.silent_for(is_message, 0.5), 'more offline messages arrived')
