@@ -176,7 +176,7 @@ class Server:
             'listeners = ( { type = "c2s"; address = "127.0.0.1"; port = %d; tls = "starttls"; },\n'
             '              { type = "c2s"; address = "127.0.0.1"; port = %d; tls = "direct"; } );\n'
             'c2s = { require_starttls = true; };\n'
-            'limits = { max_stanza_size = 65536; handshake_timeout = 3; idle_timeout = 600;\n'
+            'limits = { max_stanza_size = 65536; handshake_timeout = 20; idle_timeout = 600;\n'
             '           auth_failures = 50; auth_window = 60; };\n'
             % (self.suite.pg.host, self.db, self.starttls_port, self.direct_port)) + mechs
         with open(self.conf, 'w') as f:
