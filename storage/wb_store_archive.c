@@ -22,12 +22,15 @@
  * get rows nobody can open. Answers whether the key matched and whether a row was written. */
 static const char wb_sa_put_sql[] =
     "WITH acc AS (SELECT id FROM accounts WHERE domain = $1 AND node = $2), "
+    "ret AS (SELECT x.retract_id, x.at FROM archive_retractions x, acc "
+    "WHERE x.account_id = acc.id AND x.origin_hash = $7), "
     "ins AS (INSERT INTO archive (account_id, stanza_id, ts, peer, outgoing, origin_hash, payload, "
-    "expires_at) "
+    "expires_at, retracted, retracted_at, retract_id) "
     "SELECT acc.id, $3::uuid, 'epoch'::timestamptz + $4::bigint * interval '1 microsecond', $5, "
-    "$6::boolean, $7, $8, 'epoch'::timestamptz + NULLIF($10::bigint, 0) * interval "
-    "'1 microsecond' FROM acc WHERE acc.id = $9::bigint AND archive_wanted(acc.id, $5) "
-    "RETURNING 1) "
+    "$6::boolean, $7, CASE WHEN EXISTS (SELECT 1 FROM ret) THEN NULL ELSE $8::bytea END, "
+    "'epoch'::timestamptz + NULLIF($10::bigint, 0) * interval '1 microsecond', "
+    "EXISTS (SELECT 1 FROM ret), (SELECT at FROM ret), (SELECT retract_id FROM ret) "
+    "FROM acc WHERE acc.id = $9::bigint AND archive_wanted(acc.id, $5) RETURNING 1) "
     "SELECT coalesce((SELECT id FROM acc) = $9::bigint, false), (SELECT count(*) FROM ins) > 0";
 
 static const char wb_sa_query_sql[] =
@@ -63,8 +66,11 @@ static const char wb_sa_retract_sql[] =
     "(x.account_id = (SELECT id FROM r) AND NOT x.outgoing AND x.peer = $2 || '@' || $1)) "
     "RETURNING 1), "
     "del AS (DELETE FROM offline_messages o WHERE o.account_id = (SELECT id FROM r) "
-    "AND o.retract_key IN (SELECT h FROM k) RETURNING 1) "
-    "SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM del)";
+    "AND o.retract_key IN (SELECT h FROM k) RETURNING 1), "
+    "rem AS (INSERT INTO archive_retractions (account_id, origin_hash, retract_id) "
+    "SELECT a.id, k.h, $7 FROM k, (SELECT id FROM s UNION SELECT id FROM r) a "
+    "ON CONFLICT DO NOTHING RETURNING 1) "
+    "SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM del), (SELECT count(*) FROM rem)";
 
 static const char *const wb_sa_modes[] = {"always", "never", "roster"};
 

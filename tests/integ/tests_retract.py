@@ -168,3 +168,26 @@ def retracting_a_later_queued_message_leaves_the_earlier_one(suite):
     got = [b.wait_for(is_message, 10, 'an offline message').get('id') for _ in range(2)]
     check(got == ['orig-61', 'ret-62'], 'offline delivery after the retraction: %s' % got)
     check(b.silent_for(is_message, 0.5), 'more offline messages arrived')
+
+
+@test
+def a_copy_archived_after_its_retraction_is_a_tombstone(suite):
+    # The recipient's archive write waits for the recipient's key and the retraction for the
+    # sender's, so the retraction may be processed first. Forced here: the retraction comes first.
+    srv = suite.server()
+    a = srv.login('rt_a7', 'pc')
+    b = srv.login('rt_b7', 'phone')
+    b.send('<presence/>')
+    b.ping()
+    a.send(retraction('rt_b7@localhost', 'orig-7', 'ret-7'))
+    b.wait_for(lambda e: is_message(e) and e.get('id') == 'ret-7', 10, 'the retraction')
+    wait_count(b, 1)
+    a.send(original('rt_b7@localhost', 'too late to keep', 'orig-7'))
+    b.wait_for(lambda e: is_message(e) and e.get('id') == 'orig-7', 10, 'the message')
+    for c, who in ((a, 'sender'), (b, 'recipient')):
+        p, t = wait_tombstones(c, 1)
+        check(len(t) == 1, '%s archive has %d tombstones' % (who, len(t)))
+        check('too late to keep' not in p.bodies(), '%s archive kept the retracted body' % who)
+    for owner in ('rt_a7', 'rt_b7'):
+        kept, retracted = payloads_left(srv, owner, 'too late to keep')
+        check(retracted == 1, '%s: %d rows retracted' % (owner, retracted))
