@@ -1,6 +1,5 @@
 /* XEP-0030 service discovery of the server (identity, every module's features, the caps node)
  * and of accounts (existence checked in storage), and the XEP-0115 caps stream feature. */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,40 +142,17 @@ static bool wb_disco_is_caps_node(const char *node)
            wb_disco_server_ver(ver, sizeof(ver)) == 0 && strcmp(node + plen, ver) == 0;
 }
 
-extern const wb_module wb_mod_disco; /* defined at the end, for its state */
-
-/* ---- account lookups in flight (freed at shutdown if the worker stopped first) ---- */
-
-typedef struct wb_disco_req wb_disco_req;
-typedef struct wb_disco_state {
-    pthread_mutex_t lock;
-    wb_disco_req *pending;
-} wb_disco_state;
-
-struct wb_disco_req {
-    wb_disco_req *prev, *next;
-    wb_disco_state *state;
+/* An account lookup in flight. The store answers every request, with UNAVAILABLE when it
+ * closes at shutdown, so the callback always frees it. */
+typedef struct wb_disco_req {
     wb_worker *w;
     wb_msg *m;
     bool items;
-};
-
-static void wb_disco_req_unlink(wb_disco_req *r)
-{
-    pthread_mutex_lock(&r->state->lock);
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        r->state->pending = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    pthread_mutex_unlock(&r->state->lock);
-}
+} wb_disco_req;
 
 static void wb_disco_exists_cb(void *arg, wb_store_status status)
 {
     wb_disco_req *r = arg;
-    wb_disco_req_unlink(r);
     if (status == WB_STORE_UNAVAILABLE)
         wb_route_error(r->w, r->m, WB_STE_INTERNAL_SERVER_ERROR, NULL);
     else if (status == WB_STORE_NOT_FOUND)
@@ -192,22 +168,14 @@ static void wb_disco_exists_cb(void *arg, wb_store_status status)
 /* Answers for the account once storage says it exists. */
 static void wb_disco_check_account(wb_worker *w, const wb_msg *m, const wb_jid *account, bool items)
 {
-    wb_disco_state *s = wb_modules_state(w->srv, &wb_mod_disco);
-    wb_disco_req *r = s ? calloc(1, sizeof(*r)) : NULL;
+    wb_disco_req *r = calloc(1, sizeof(*r));
     if (!r) {
         wb_route_error(w, m, WB_STE_RESOURCE_CONSTRAINT, NULL);
         return;
     }
-    r->state = s;
     r->w = w;
     r->m = wb_msg_ref((wb_msg *)m);
     r->items = items;
-    pthread_mutex_lock(&s->lock);
-    r->next = s->pending;
-    if (s->pending)
-        s->pending->prev = r;
-    s->pending = r;
-    pthread_mutex_unlock(&s->lock);
     if (!wb_store_account_exists(w->store, account->node, account->domain, wb_disco_exists_cb, r))
         wb_disco_exists_cb(r, WB_STORE_UNAVAILABLE);
 }
@@ -264,31 +232,6 @@ static void wb_disco_stream_features(wb_c2s *c, wb_buf *b, bool authed)
                   ver);
 }
 
-static int wb_disco_init(wb_server *srv, void **state)
-{
-    (void)srv;
-    wb_disco_state *s = calloc(1, sizeof(*s));
-    if (!s)
-        return -1;
-    pthread_mutex_init(&s->lock, NULL);
-    *state = s;
-    return 0;
-}
-
-static void wb_disco_shutdown(wb_server *srv, void *state)
-{
-    (void)srv;
-    wb_disco_state *s = state;
-    while (s->pending) {
-        wb_disco_req *r = s->pending;
-        s->pending = r->next;
-        wb_msg_unref(r->m);
-        free(r);
-    }
-    pthread_mutex_destroy(&s->lock);
-    free(s);
-}
-
 static const char *const wb_disco_features[] = {WB_NS_DISCO_INFO, WB_NS_DISCO_ITEMS, NULL};
 static const wb_iq_handler wb_disco_iq[] = {
     {WB_NS_DISCO_INFO, "query", wb_disco_info, NULL},
@@ -296,9 +239,9 @@ static const wb_iq_handler wb_disco_iq[] = {
     {NULL, NULL, NULL, NULL},
 };
 
-const wb_module wb_mod_disco = {.name = "disco",
-                                .features = wb_disco_features,
-                                .iq = wb_disco_iq,
-                                .stream_features = wb_disco_stream_features,
-                                .init = wb_disco_init,
-                                .shutdown = wb_disco_shutdown};
+const wb_module wb_mod_disco = {
+    .name = "disco",
+    .features = wb_disco_features,
+    .iq = wb_disco_iq,
+    .stream_features = wb_disco_stream_features,
+};

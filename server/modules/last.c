@@ -1,6 +1,5 @@
 /* XEP-0012 last activity: the server's uptime, and for an account (to itself or to a contact
  * with a from/both subscription) the time since it went offline and its last status text. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,40 +47,17 @@ static void wb_last_reply(wb_worker *w, const wb_msg *m, long long seconds, cons
     wb_buf_free(&b);
 }
 
-extern const wb_module wb_mod_last; /* defined at the end, for its state */
-
-/* ---- queries in flight (freed at shutdown if the worker stopped first) ---- */
-
-typedef struct wb_last_req wb_last_req;
-typedef struct wb_last_state {
-    pthread_mutex_t lock;
-    wb_last_req *pending;
-} wb_last_state;
-
-struct wb_last_req {
-    wb_last_req *prev, *next;
-    wb_last_state *state;
+/* A query in flight. The store answers every request, with UNAVAILABLE when it closes at
+ * shutdown, so the callback always frees it. */
+typedef struct wb_last_req {
     wb_worker *w;
     wb_msg *m;
     wb_jid account;
-};
-
-static void wb_last_req_unlink(wb_last_req *r)
-{
-    pthread_mutex_lock(&r->state->lock);
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        r->state->pending = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    pthread_mutex_unlock(&r->state->lock);
-}
+} wb_last_req;
 
 static void wb_last_get_cb(void *arg, wb_store_status status, const wb_last_activity *la)
 {
     wb_last_req *r = arg;
-    wb_last_req_unlink(r);
     if (status == WB_STORE_UNAVAILABLE)
         wb_route_error(r->w, r->m, WB_STE_INTERNAL_SERVER_ERROR, NULL);
     else if (status != WB_STORE_OK || !la->allowed)
@@ -100,13 +76,11 @@ static void wb_last_get_cb(void *arg, wb_store_status status, const wb_last_acti
 /* Asks storage for the account's last activity as the requester may see it. */
 static void wb_last_query_account(wb_worker *w, const wb_msg *m)
 {
-    wb_last_state *s = wb_modules_state(w->srv, &wb_mod_last);
-    wb_last_req *r = s ? calloc(1, sizeof(*r)) : NULL;
+    wb_last_req *r = calloc(1, sizeof(*r));
     if (!r) {
         wb_route_error(w, m, WB_STE_RESOURCE_CONSTRAINT, NULL);
         return;
     }
-    r->state = s;
     r->w = w;
     r->m = wb_msg_ref((wb_msg *)m);
     r->account = m->has_to ? m->to : m->from;
@@ -115,12 +89,6 @@ static void wb_last_query_account(wb_worker *w, const wb_msg *m)
     const bool self = wb_jid_bare_eq(&r->account, &m->from);
     if (!self && wb_jid_bare(&m->from, contact, sizeof(contact)) < 0)
         contact[0] = '\0';
-    pthread_mutex_lock(&s->lock);
-    r->next = s->pending;
-    if (s->pending)
-        s->pending->prev = r;
-    s->pending = r;
-    pthread_mutex_unlock(&s->lock);
     if (!self && !contact[0])
         wb_last_get_cb(r, WB_STORE_NOT_FOUND, NULL);
     else if (!wb_store_last_get(w->store, r->account.node, r->account.domain, self ? NULL : contact,
@@ -184,41 +152,16 @@ static void wb_last_ended(wb_worker *w, const wb_jid *full, uint64_t sid, bool w
         wb_last_record(w, full, NULL, 0);
 }
 
-static int wb_last_init(wb_server *srv, void **state)
-{
-    (void)srv;
-    wb_last_state *s = calloc(1, sizeof(*s));
-    if (!s)
-        return -1;
-    pthread_mutex_init(&s->lock, NULL);
-    *state = s;
-    return 0;
-}
-
-static void wb_last_shutdown(wb_server *srv, void *state)
-{
-    (void)srv;
-    wb_last_state *s = state;
-    while (s->pending) {
-        wb_last_req *r = s->pending;
-        s->pending = r->next;
-        wb_msg_unref(r->m);
-        free(r);
-    }
-    pthread_mutex_destroy(&s->lock);
-    free(s);
-}
-
 static const char *const wb_last_features[] = {WB_NS_LAST, NULL};
 static const wb_iq_handler wb_last_iq[] = {
     {WB_NS_LAST, "query", wb_last_get, NULL},
     {NULL, NULL, NULL, NULL},
 };
 
-const wb_module wb_mod_last = {.name = "last",
-                               .features = wb_last_features,
-                               .iq = wb_last_iq,
-                               .presence = wb_last_presence,
-                               .ended = wb_last_ended,
-                               .init = wb_last_init,
-                               .shutdown = wb_last_shutdown};
+const wb_module wb_mod_last = {
+    .name = "last",
+    .features = wb_last_features,
+    .iq = wb_last_iq,
+    .presence = wb_last_presence,
+    .ended = wb_last_ended,
+};
