@@ -4,7 +4,7 @@
 # Packages needed to build and run Warbler.
 WB_PKGS_RUNTIME=(build-essential cmake pkg-config libevent-dev libssl-dev libexpat1-dev
     libsodium-dev libpq-dev libconfig-dev libidn-dev libcmocka-dev libstrophe-dev
-    postgresql openssl)
+    libmicrohttpd-dev libjansson-dev liboath-dev postgresql openssl)
 # Extra packages needed only by tests/run.
 WB_PKGS_TEST=(python3-slixmpp clang libclang-rt-14-dev)
 
