@@ -1,5 +1,6 @@
 /* Storage for XEP-0012 last activity (when an account last went offline, with its last status
- * text) and the account existence check of XEP-0030. Not for deciding who may see it. */
+ * text, sealed with the account's data key) and the account existence check of XEP-0030. Not for
+ * deciding who may see it. */
 #ifndef WB_STORE_LAST_H
 #define WB_STORE_LAST_H
 
@@ -22,7 +23,8 @@ typedef struct wb_last_activity {
                         when no contact was given) */
     bool known;      /* a logout was recorded */
     int64_t seconds; /* since that logout (0 when unknown) */
-    char status[WB_STORE_LAST_STATUS_MAX + 1]; /* its status text, "" if none */
+    char status[WB_STORE_LAST_STATUS_MAX + 1]; /* its status text, "" if none, if it does not
+                                                  open, or when not allowed */
 } wb_last_activity;
 
 /* la is NULL unless status is WB_STORE_OK; WB_STORE_NOT_FOUND: no such account. */

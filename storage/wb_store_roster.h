@@ -1,5 +1,7 @@
 /* Storage of rosters and subscription states (RFC 6121 sections 2 and 3, XEP-0237 versions):
- * typed asynchronous requests on a worker's wb_store. Not for deciding what to send (modules). */
+ * typed asynchronous requests on a worker's wb_store. Names, groups and pending request texts are
+ * sealed with the owner's data key inside storage/; callers see plain strings. Not for deciding
+ * what to send (modules). */
 #ifndef WB_STORE_ROSTER_H
 #define WB_STORE_ROSTER_H
 
@@ -20,7 +22,8 @@
 /* Group names travel joined with this byte, which XML cannot carry (so no name contains it). */
 #define WB_ROSTER_GROUP_SEP '\x01'
 
-/* Strings point into the query result: valid only during the callback. */
+/* Strings are valid only during the callback. A sealed name, groups or status that does not open
+ * (moved from another row or account, altered) is logged and given as absent. */
 typedef struct wb_roster_item {
     const char *jid;    /* bare JID of the contact */
     const char *name;   /* NULL when none */

@@ -208,3 +208,146 @@ def vault_server_refuses_a_wide_key_file_with_a_clear_message(suite):
     r = run([suite.warblerd, '-c', srv.conf, '--check-config'], timeout=30)
     check(r.returncode != 0 and 'exactly 32 bytes' in r.stderr + r.stdout,
           'a 33-byte key file was not refused clearly: %r' % (r.stderr + r.stdout)[-300:])
+
+
+NS_ROSTER = 'jabber:iq:roster'
+NS_LAST = 'jabber:iq:last'
+
+
+def account_sql(node):
+    return "(SELECT id FROM accounts WHERE domain = 'localhost' AND node = '%s')" % node
+
+
+def roster_set_item(conn, jid, name=None, groups=()):
+    attrs = " name='%s'" % name if name is not None else ''
+    xml = ''.join('<group>%s</group>' % g for g in groups)
+    answered(conn.iq('set', "<query xmlns='%s'><item jid='%s'%s>%s</item></query>" % (
+        NS_ROSTER, jid, attrs, xml)), 'roster set of %s' % jid)
+
+
+def roster_item(conn, jid):
+    """(name, [groups]) of jid in conn's roster, or None when it is not there."""
+    el = answered(conn.iq('get', "<query xmlns='%s'/>" % NS_ROSTER), 'roster get')
+    for item in el.iter('{%s}item' % NS_ROSTER):
+        if item.get('jid') == jid:
+            return item.get('name'), sorted(g.text for g in item.iter('{%s}group' % NS_ROSTER))
+    return None
+
+
+def last_status(conn, to=None):
+    el = answered(conn.iq('get', "<query xmlns='%s'/>" % NS_LAST, to), 'last activity')
+    q = el.find('{%s}query' % NS_LAST)
+    check(q is not None, 'last activity result without <query/>')
+    return q.text or ''
+
+
+def logout_with_status(conn, text):
+    conn.send('<presence/>')
+    conn.send("<presence type='unavailable'><status>%s</status></presence>" % text)
+    conn.ping()
+    conn.close()
+
+
+def is_subscribe_from(jid):
+    return lambda el: (el.tag == '{%s}presence' % NS_CLIENT and el.get('type') == 'subscribe'
+                       and el.get('from') == jid)
+
+
+@test
+def vault_dump_holds_no_roster_name_group_request_or_last_status(suite):
+    srv = suite.private_server('vault-meta').start()
+    mark = uuid.uuid4().hex
+    name, group, status, last = ('MARKER-' + mark, 'G-' + mark, 'S-' + mark, 'L-' + mark)
+    bob, _ = srv.user('vmbob2')
+    a = srv.login('vmalice2', 'desk')
+    roster_set_item(a, bob, name, [group, 'Plain'])
+    a.send('<presence/>')
+    a.send("<presence to='%s' type='subscribe'><status>%s</status></presence>" % (bob, status))
+    wait_rows(srv, 'SELECT count(*) FROM roster_items WHERE pending_in AND pending_sealed IS NOT '
+                   'NULL AND account_id = %s' % account_sql('vmbob2'), 1)
+    logout_with_status(a, last)
+    wait_rows(srv, 'SELECT count(*) FROM last_activity WHERE status_sealed IS NOT NULL AND '
+                   'account_id = %s' % account_sql('vmalice2'), 1)
+    r = run(['pg_dump', '-h', suite.pg.host, '-U', 'postgres', srv.db])
+    check(r.returncode == 0, 'pg_dump failed: %s' % r.stderr.strip()[:300])
+    check('vmalice2' in r.stdout and bob in r.stdout, 'the dump does not hold the accounts')
+    for what, m in (('roster name', name), ('roster group', group), ('request status', status),
+                    ('last status', last), ('marker', mark)):
+        check(m not in r.stdout, 'the %s is readable in the database dump' % what)
+        check(m.encode().hex() not in r.stdout, 'the %s is in the dump as hex' % what)
+    # everything still reads back
+    a = srv.login('vmalice2', 'again')
+    check(last_status(a) == last, 'last activity status does not read back')
+    check(roster_item(a, bob) == (name, sorted([group, 'Plain'])),
+          'roster item reads back as %r' % (roster_item(a, bob),))
+    b = srv.login('vmbob2', 'phone')
+    b.send('<presence/>')
+    el = b.wait_for(is_subscribe_from('vmalice2@localhost'), 10, 'the pending request')
+    check(el.findtext('{%s}status' % NS_CLIENT) == status, 'request status does not read back')
+
+
+@test
+def vault_sealed_roster_value_copied_to_another_row_does_not_open(suite):
+    srv = suite.private_server('vault-meta-moved').start()
+    one = srv.login('vmone', 'r')
+    two = srv.login('vmtwo', 'r')
+    roster_set_item(one, 'pal@localhost', 'Secret One', ['Group One'])
+    roster_set_item(one, 'pal2@localhost', 'Second')
+    roster_set_item(two, 'pal@localhost', 'Mine', ['Mine too'])
+    logout_with_status(one, 'away for good')
+    logout_with_status(two, 'my own status')
+    wait_rows(srv, 'SELECT count(*) FROM last_activity WHERE status_sealed IS NOT NULL', 2)
+    psql(srv, "UPDATE roster_items SET item_sealed = (SELECT item_sealed FROM roster_items "
+              "WHERE account_id = %s AND contact = 'pal@localhost') WHERE account_id = %s "
+              "AND contact = 'pal@localhost'" % (account_sql('vmone'), account_sql('vmtwo')))
+    psql(srv, "UPDATE roster_items SET item_sealed = (SELECT item_sealed FROM roster_items "
+              "WHERE account_id = %s AND contact = 'pal@localhost') WHERE account_id = %s "
+              "AND contact = 'pal2@localhost'" % (account_sql('vmone'), account_sql('vmone')))
+    psql(srv, 'UPDATE last_activity SET status_sealed = (SELECT status_sealed FROM last_activity '
+              'WHERE account_id = %s) WHERE account_id = %s' % (account_sql('vmone'),
+                                                                  account_sql('vmtwo')))
+    two = srv.login('vmtwo', 'again')
+    check(roster_item(two, 'pal@localhost') == (None, []),
+          "another account's sealed item was opened: %r" % (roster_item(two, 'pal@localhost'),))
+    check(last_status(two) == '', "another account's sealed status was opened")
+    one = srv.login('vmone', 'again')
+    check(roster_item(one, 'pal2@localhost') == (None, []),
+          "another contact's sealed item was opened: %r" % (roster_item(one, 'pal2@localhost'),))
+    check(roster_item(one, 'pal@localhost') == ('Secret One', ['Group One']),
+          'the untouched item changed: %r' % (roster_item(one, 'pal@localhost'),))
+    check(last_status(one) == 'away for good', 'the untouched status changed')
+    roster_set_item(two, 'pal@localhost', 'Mine again')  # a write seals it afresh
+    check(roster_item(two, 'pal@localhost') == ('Mine again', []), 'rewritten item unreadable')
+    log = srv.log()
+    for column in ('table roster_items, column item_sealed',
+                   'table last_activity, column status_sealed'):
+        check('sealed value does not open' in log and column in log,
+              'the unreadable value is not reported in the log (%s)' % column)
+    check(srv.running(), 'the server died')
+
+
+@test
+def vault_recreated_account_roster_and_last_activity_use_its_new_key(suite):
+    srv = suite.private_server('vault-meta-again').start()
+    olds = [srv.login('vmagain', 'r%d' % i) for i in range(2)]  # both workers cache the old key
+    for i, c in enumerate(olds):
+        roster_set_item(c, 'pal%d@localhost' % i, 'old name %d' % i, ['old'])
+        check(roster_item(c, 'pal%d@localhost' % i) == ('old name %d' % i, ['old']),
+              'roster item of the first account unreadable')
+    logout_with_status(olds[0], 'old status')
+    olds[1].close()
+    wait_rows(srv, 'SELECT count(*) FROM last_activity WHERE status_sealed IS NOT NULL', 1)
+    ctl_ok(srv, 'user', 'delete', 'vmagain@localhost')
+    ctl_ok(srv, 'user', 'add', 'vmagain@localhost', '--password-file',
+           srv.password_file(srv.users['vmagain@localhost']))
+    news = [srv.login('vmagain', 'n%d' % i) for i in range(2)]
+    for i, c in enumerate(news):
+        check(roster_item(c, 'pal%d@localhost' % i) is None, 'the new account inherited an item')
+        roster_set_item(c, 'new%d@localhost' % i, 'new name %d' % i, ['new'])
+        check(roster_item(c, 'new%d@localhost' % i) == ('new name %d' % i, ['new']),
+              'roster item of the new account unreadable: %r' % (
+                  roster_item(c, 'new%d@localhost' % i),))
+    logout_with_status(news[0], 'new status')
+    wait_rows(srv, 'SELECT count(*) FROM last_activity WHERE status_sealed IS NOT NULL', 1)
+    check(last_status(news[1]) == 'new status', 'the new last status is unreadable')
+    check('sealed value does not open' not in srv.log(), 'a value of the new account did not open')
