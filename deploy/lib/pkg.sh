@@ -6,7 +6,8 @@ WB_PKGS_RUNTIME=(build-essential cmake pkg-config libevent-dev libssl-dev libexp
     libsodium-dev libpq-dev libconfig-dev libidn-dev libcmocka-dev libstrophe-dev
     libmicrohttpd-dev libjansson-dev liboath-dev postgresql openssl)
 # Extra packages needed only by tests/run.
-WB_PKGS_TEST=(python3-slixmpp clang libclang-rt-14-dev)
+WB_PKGS_TEST=(python3-slixmpp python3-omemo python3-oldmemo python3-twomemo clang
+    libclang-rt-14-dev)
 
 wb_pkg_missing() {
     local p

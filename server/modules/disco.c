@@ -7,6 +7,7 @@
 #include "wb_caps.h"
 #include "wb_log.h"
 #include "wb_modules.h"
+#include "wb_pep.h"
 #include "wb_router.h"
 #include "wb_store_last.h"
 #include "wb_xml.h"
@@ -117,11 +118,14 @@ static void wb_disco_account_reply(wb_worker *w, const wb_msg *m, bool items)
     wb_buf b;
     wb_buf_init(&b);
     wb_buf_puts(&b, "<query xmlns='" WB_NS_DISCO_INFO "'>"
-                    "<identity category='account' type='registered'/>");
+                    "<identity category='account' type='registered'/>" WB_PEP_IDENTITY);
     size_t n = 0;
     while (wb_disco_account_features[n])
         n++;
     wb_disco_put_features(&b, wb_disco_account_features, n);
+    for (n = 0; wb_pep_account_features[n]; n++)
+        ;
+    wb_disco_put_features(&b, wb_pep_account_features, n);
     wb_buf_puts(&b, "</query>");
     wb_disco_reply_buf(w, m, &b);
 }
