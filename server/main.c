@@ -13,6 +13,9 @@
 #include <event2/thread.h>
 #include <sodium.h>
 
+#include "wb_admin.h"
+#include "wb_audit.h"
+#include "wb_audit_conf.h"
 #include "wb_config.h"
 #include "wb_log.h"
 #include "wb_modules.h"
@@ -125,6 +128,8 @@ static void wb_stop_cb(evutil_socket_t sig, short what, void *arg)
         return;
     m->stopping = true;
     wb_info("signal %d: shutting down", (int)sig);
+    wb_admin_stop(m->srv.admin); /* before the workers: its requests post to them */
+    m->srv.admin = NULL;
     for (size_t i = 0; i < m->n_listeners; i++)
         if (m->listeners[i])
             evconnlistener_disable(m->listeners[i]);
@@ -166,6 +171,30 @@ static int wb_prepare_storage(const wb_config *cfg)
     return rc;
 }
 
+/* The audit writer starts before the workers (their logins are recorded) and, with its own
+ * connection, stores what they queue until after they are gone. */
+static int wb_start_audit(wb_main *m)
+{
+    const wb_audit_conf *ac = wb_config_audit(m->srv.cfg);
+    char err[256];
+    if (!ac->enabled)
+        return 0;
+    const wb_audit_config c = {.dsn = m->srv.cfg->dsn,
+                               .key_file = ac->key_file,
+                               .create_key = true,
+                               .checkpoint_records = ac->checkpoint_records,
+                               .checkpoint_seconds = ac->checkpoint_interval,
+                               .retention_days = ac->retention_days,
+                               .queue_max = ac->queue_size,
+                               .flush_wait = ac->flush_wait};
+    m->srv.audit = wb_audit_new(&c, err, sizeof(err));
+    if (m->srv.audit == NULL) {
+        wb_error("%s", err);
+        return -1;
+    }
+    return wb_audit_start(m->srv.audit);
+}
+
 static int wb_start_workers(wb_main *m)
 {
     wb_server *srv = &m->srv;
@@ -185,8 +214,19 @@ static int wb_start_workers(wb_main *m)
     return 0;
 }
 
+/* The admin API starts after the workers (its requests post to them) and stops before them. */
+static int wb_start_admin(wb_main *m)
+{
+    if (!m->srv.cfg->admin_enabled)
+        return 0;
+    m->srv.admin = wb_admin_start(&m->srv);
+    return m->srv.admin != NULL ? 0 : -1;
+}
+
 static void wb_main_free(wb_main *m)
 {
+    wb_admin_stop(m->srv.admin);
+    m->srv.admin = NULL;
     /* Join every worker before freeing any: a running worker may still post to another. */
     for (int i = 0; i < m->srv.n_workers; i++)
         wb_worker_join(m->srv.workers[i]);
@@ -215,6 +255,7 @@ static void wb_main_free(wb_main *m)
     if (m->srv.tls)
         wb_tls_unref(m->srv.tls);
     pthread_mutex_destroy(&m->srv.tls_lock);
+    wb_audit_free(m->srv.audit); /* last: stores what every other part recorded */
     wb_vault_free(m->srv.vault);
     wb_config_free(m->srv.cfg);
 }
@@ -233,8 +274,9 @@ static int wb_run(wb_main *m)
     if (!m->sig_int || !m->sig_term || !m->sig_hup || evsignal_add(m->sig_int, NULL) < 0 ||
         evsignal_add(m->sig_term, NULL) < 0 || evsignal_add(m->sig_hup, NULL) < 0)
         return -1;
-    if (wb_prepare_storage(m->srv.cfg) < 0 || wb_modules_init(&m->srv) < 0 ||
-        wb_start_workers(m) < 0 || wb_listen(m) < 0) {
+    if (wb_prepare_storage(m->srv.cfg) < 0 || wb_start_audit(m) < 0 ||
+        wb_modules_init(&m->srv) < 0 || wb_start_workers(m) < 0 || wb_start_admin(m) < 0 ||
+        wb_listen(m) < 0) {
         wb_stop_cb(0, 0, m);
         return -1;
     }

@@ -66,6 +66,11 @@ bool wb_c2s_is_tls(const wb_c2s *c)
     return c->tls_on;
 }
 
+const char *wb_c2s_tls_version(const wb_c2s *c)
+{
+    return c->tls_on && c->ssl != NULL ? SSL_get_version(c->ssl) : NULL;
+}
+
 wb_worker *wb_c2s_worker(const wb_c2s *c)
 {
     return c->w;

@@ -32,6 +32,8 @@ void wb_c2s_send_raw(wb_c2s *c, const char *data, size_t len);
 const char *wb_c2s_domain(const wb_c2s *c);
 const char *wb_c2s_peer(const wb_c2s *c);
 bool wb_c2s_is_tls(const wb_c2s *c);
+/* The negotiated TLS protocol ("TLSv1.3"), or NULL without TLS. */
+const char *wb_c2s_tls_version(const wb_c2s *c);
 /* The worker the session lives on (for hooks that get only the session: its configuration). */
 wb_worker *wb_c2s_worker(const wb_c2s *c);
 /* Per-session flags that modules set and read. */

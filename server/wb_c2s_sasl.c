@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "wb_audit.h"
 #include "wb_log.h"
 
 typedef struct wb_sasl_mech {
@@ -97,6 +98,25 @@ static void wb_sasl_account_key(const wb_c2s *c, const char *user, char *key, si
     snprintf(key, size, "acct:%s@%s", user, c->domain);
 }
 
+/* One audit record per login outcome: the account tried, the address, the mechanism and, on
+ * failure, the SASL condition. Never the password. */
+static void wb_sasl_audit(const wb_c2s *c, bool ok, const char *cond)
+{
+    char jid[WB_JID_PART_MAX * 2 + 2], actor[sizeof(jid) + 8], reason[64];
+    const bool named = c->sasl != NULL && c->sasl->user[0] != '\0';
+    snprintf(jid, sizeof(jid), "%s@%s", named ? c->sasl->user : "", c->domain);
+    snprintf(actor, sizeof(actor), "%s%s", named ? "user:" : "unknown", named ? jid : "");
+    snprintf(reason, sizeof(reason), "%s%s%s", c->sasl ? wb_mechs[c->sasl->mech].name : "",
+             c->sasl && cond ? ": " : "", cond ? cond : "");
+    const wb_audit_event ev = {.actor = actor,
+                               .action = "login",
+                               .target = named ? jid : NULL,
+                               .source = c->peer,
+                               .ok = ok,
+                               .reason = reason};
+    wb_audit_record(c->w->srv->audit, &ev);
+}
+
 /* Fails the exchange. Only a wrong password (or a disabled account) counts towards the
  * failed-login limits: protocol mistakes test no password. */
 static int wb_sasl_fail_ex(wb_c2s *c, wb_sasl_err e, const char *text, bool counts)
@@ -124,6 +144,7 @@ static int wb_sasl_fail_ex(wb_c2s *c, wb_sasl_err e, const char *text, bool coun
                 c->sasl ? c->sasl->user : "?", c->domain, c->peer, wb_sasl_err_name(e));
     } else
         wb_debug("c2s %llu: SASL failure %s", (unsigned long long)c->id, wb_sasl_err_name(e));
+    wb_sasl_audit(c, false, wb_sasl_err_name(e));
     wb_c2s_sasl_free(c);
     return WB_XML_CONTINUE;
 }
@@ -170,6 +191,7 @@ static int wb_sasl_success(wb_c2s *c, const char *extra, size_t len)
     snprintf(c->node, sizeof(c->node), "%s", c->sasl->user);
     wb_info("c2s %llu: %s@%s authenticated from %s with %s", (unsigned long long)c->id, c->node,
             c->domain, c->peer, wb_mechs[c->sasl->mech].name);
+    wb_sasl_audit(c, true, NULL);
     wb_sasl_send_b64(c, "success", extra, len);
     c->authed = true;
     wb_c2s_sasl_free(c);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "wb_audit_conf.h"
 #include "wb_jid.h"
 
 #define WB_CONF_NAME_MAX 256
@@ -88,6 +89,38 @@ static const opt_spec retention_opts[] = {
     {"sweep_interval", OPT_INT, 1, 86400},
     {"batch", OPT_INT, 1, 100000},
     {"unit_ms", OPT_INT, 1, 1000},
+    {NULL, OPT_INT, 0, 0},
+};
+
+static const opt_spec admin_opts[] = {
+    {"enabled", OPT_BOOL, 0, 0},
+    {"listen", OPT_STR, 0, 0},
+    {"port", OPT_INT, 1, 65535},
+    {"certificate", OPT_STR, 0, 0},
+    {"key", OPT_STR, 0, 0},
+    {"threads", OPT_INT, 1, 16},
+    {"token_lifetime", OPT_INT, 1, 86400},
+    {"max_body", OPT_INT, 1024, 16777216},
+    {"login_failures", OPT_INT, 1, INT_MAX},
+    {"login_window", OPT_INT, 1, INT_MAX},
+    {NULL, OPT_INT, 0, 0},
+};
+
+/* The configuration with the options whose struct lives outside wb_config.h (the audit log:
+ * server/audit/wb_audit_conf.h); wb_config is its first member. */
+typedef struct wb_config_full {
+    wb_config c;
+    wb_audit_conf audit;
+} wb_config_full;
+
+static const opt_spec audit_opts[] = {
+    {"enabled", OPT_BOOL, 0, 0},
+    {"key_file", OPT_STR, 0, 0},
+    {"checkpoint_records", OPT_INT, 1, 1000000},
+    {"checkpoint_interval", OPT_INT, 1, 86400},
+    {"retention_days", OPT_INT, 0, 36500},
+    {"queue_size", OPT_INT, 1, 1000000},
+    {"flush_wait", OPT_INT, 0, 600},
     {NULL, OPT_INT, 0, 0},
 };
 
@@ -406,6 +439,55 @@ static void load_retention(wb_config *c, const config_setting_t *g)
     c->retention_unit_ms = (int)get_int(g, "unit_ms", 1000);
 }
 
+/* The admin API's listener: an address, and HTTPS only with both certificate and key. */
+static int load_admin(loader *ld, wb_config *c, const config_setting_t *g)
+{
+    unsigned char addr[sizeof(struct in6_addr)];
+
+    c->admin_enabled = get_bool(g, "enabled", false);
+    c->admin_port = (int)get_int(g, "port", 5280);
+    c->admin_threads = (int)get_int(g, "threads", 2);
+    c->admin_token_lifetime = (int)get_int(g, "token_lifetime", 900);
+    c->admin_max_body = (size_t)get_int(g, "max_body", 65536);
+    c->admin_login_failures = (int)get_int(g, "login_failures", 5);
+    c->admin_login_window = (int)get_int(g, "login_window", 300);
+    c->admin_listen = strdup(get_str(g, "listen", "127.0.0.1"));
+    if (c->admin_listen == NULL)
+        return -1;
+    if (inet_pton(AF_INET, c->admin_listen, addr) != 1 &&
+        inet_pton(AF_INET6, c->admin_listen, addr) != 1)
+        report(ld, anchor(g, "listen"), "'admin.listen' is '%s', must be an IPv4 or IPv6 address",
+               c->admin_listen);
+    if (get_str(g, "certificate", NULL) != NULL)
+        c->admin_cert = resolve_path(ld, g, "certificate", get_str(g, "certificate", NULL));
+    if (get_str(g, "key", NULL) != NULL)
+        c->admin_key = resolve_path(ld, g, "key", get_str(g, "key", NULL));
+    if ((get_str(g, "certificate", NULL) != NULL) != (get_str(g, "key", NULL) != NULL))
+        report(ld, g, "'admin.certificate' and 'admin.key' must be given together");
+    return 0;
+}
+
+/* The audit log (server/audit/wb_audit_conf.h); the signing key lives next to the master key. */
+static int load_audit(loader *ld, const wb_config *c, wb_audit_conf *a, const config_setting_t *g)
+{
+    a->enabled = get_bool(g, "enabled", true);
+    a->checkpoint_records = (int)get_int(g, "checkpoint_records", 1000);
+    a->checkpoint_interval = (int)get_int(g, "checkpoint_interval", 3600);
+    a->retention_days = (int)get_int(g, "retention_days", 365);
+    a->queue_size = (int)get_int(g, "queue_size", 10000);
+    a->flush_wait = (int)get_int(g, "flush_wait", 5);
+    if (get_str(g, "key_file", NULL) != NULL)
+        a->key_file = resolve_path(ld, g, "key_file", get_str(g, "key_file", NULL));
+    else if (c->key_file != NULL && asprintf(&a->key_file, "%s.audit", c->key_file) < 0)
+        a->key_file = NULL;
+    return a->key_file != NULL || ld->errors > 0 ? 0 : -1;
+}
+
+const wb_audit_conf *wb_config_audit(const wb_config *c)
+{
+    return &((const wb_config_full *)c)->audit;
+}
+
 static int add_mechanism(wb_config *c, const char *name)
 {
     c->mechanisms[c->n_mechanisms] = strdup(name);
@@ -627,8 +709,9 @@ static const config_setting_t *group_of(loader *ld, const config_t *cfg, const c
 
 static void check_top_level(loader *ld, const config_t *cfg)
 {
-    static const char *const groups[] = {"server", "storage", "hosts",    "listeners", "c2s",
-                                         "limits", "sasl",    "register", "retention", NULL};
+    static const char *const groups[] = {"server",    "storage", "hosts", "listeners",
+                                         "c2s",       "limits",  "sasl",  "register",
+                                         "retention", "admin",   "audit", NULL};
     const config_setting_t *root = config_root_setting(cfg);
     int i, n = config_setting_length(root);
 
@@ -655,6 +738,11 @@ static int load_all(loader *ld, wb_config *c, const config_t *cfg)
     load_limits(c, group_of(ld, cfg, "limits", limits_opts));
     load_register(c, group_of(ld, cfg, "register", register_opts));
     load_retention(c, group_of(ld, cfg, "retention", retention_opts));
+    if (load_audit(ld, c, &((wb_config_full *)c)->audit, group_of(ld, cfg, "audit", audit_opts)) <
+        0)
+        return -1;
+    if (load_admin(ld, c, group_of(ld, cfg, "admin", admin_opts)) < 0)
+        return -1;
     return load_sasl(ld, c, group_of(ld, cfg, "sasl", sasl_opts));
 }
 
@@ -714,7 +802,7 @@ wb_config *wb_config_load(const char *path)
         fprintf(stderr, "%s:0: cannot open: %s\n", path, strerror(errno));
         return NULL;
     }
-    c = calloc(1, sizeof(*c));
+    c = calloc(1, sizeof(wb_config_full)); /* wb_config_audit() reads past *c */
     if (c == NULL)
         return NULL;
     config_init(&cfg);
@@ -745,6 +833,10 @@ void wb_config_free(wb_config *c)
     free(c->dsn);
     free(c->embedded_dir);
     free(c->database);
+    free(c->admin_listen);
+    free(((wb_config_full *)c)->audit.key_file);
+    free(c->admin_cert);
+    free(c->admin_key);
     for (i = 0; i < c->n_hosts; i++) {
         free(c->hosts[i].domain);
         free(c->hosts[i].cert);

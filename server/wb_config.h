@@ -65,6 +65,17 @@ typedef struct wb_config {
     int retention_sweep_interval; /* seconds between two sweeps */
     int retention_batch;          /* rows erased per table per sweep statement */
     int retention_unit_ms;        /* milliseconds per "second" of every retention and timer */
+    /* admin: the REST admin API (server/admin/) */
+    bool admin_enabled;       /* off by default */
+    char *admin_listen;       /* address, default "127.0.0.1" */
+    int admin_port;           /* default 5280 */
+    char *admin_cert;         /* PEM certificate: HTTPS when set (with admin_key) */
+    char *admin_key;          /* PEM private key */
+    int admin_threads;        /* HTTP threads (and database connections) */
+    int admin_token_lifetime; /* seconds a login token is valid */
+    size_t admin_max_body;    /* bytes of a request body */
+    int admin_login_failures; /* failed logins allowed per address per window */
+    int admin_login_window;   /* seconds */
 } wb_config;
 
 /* Reads and checks the file. On failure returns NULL and prints every problem found, one per

@@ -291,3 +291,18 @@ size_t wb_directory_count(wb_directory *d)
     pthread_rwlock_unlock(&d->lock);
     return n;
 }
+
+size_t wb_directory_each(wb_directory *d,
+                         void (*fn)(void *arg, const char *bare, const wb_dir_target *t), void *arg)
+{
+    size_t n = 0;
+    pthread_rwlock_rdlock(&d->lock);
+    for (size_t i = 0; i < d->n_buckets; i++) {
+        for (const wb_dir_acct *a = d->buckets[i]; a != NULL; a = a->next) {
+            for (size_t r = 0; r < a->n; r++, n++)
+                fn(arg, a->bare, &a->res[r].t);
+        }
+    }
+    pthread_rwlock_unlock(&d->lock);
+    return n;
+}

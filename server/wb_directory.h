@@ -50,5 +50,10 @@ size_t wb_directory_lookup(wb_directory *d, const wb_jid *jid, wb_dir_target *ou
 /* Finds the full JID; returns true and fills *out. */
 bool wb_directory_find(wb_directory *d, const wb_jid *jid, wb_dir_target *out);
 size_t wb_directory_count(wb_directory *d); /* bound resources in all */
+/* Calls fn for every bound resource with its account's bare JID, under the read lock (fn must
+ * not call into the directory); for listing sessions. Returns how many resources were seen. */
+size_t wb_directory_each(wb_directory *d,
+                         void (*fn)(void *arg, const char *bare, const wb_dir_target *t),
+                         void *arg);
 
 #endif

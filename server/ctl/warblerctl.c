@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "wb_config.h"
+#include "wb_ctl_audit.h"
+#include "wb_ctl_admin.h"
 #include "wb_ctl_keys.h"
 #include "wb_ctl_password.h"
 #include "wb_ctl_retention.h"
@@ -29,7 +31,11 @@ typedef struct wb_ctl_args {
     bool invite;    /* "invite" commands rather than "user" ones */
     bool keys;      /* "keys" commands */
     bool retention; /* "retention" commands (in ret) */
+    bool audit;     /* "audit" commands (in aud) */
+    wb_ctl_audit_args aud;
     wb_ctl_retention_args ret;
+    bool admin; /* "admin" and "apikey" commands (in adm) */
+    wb_ctl_admin_args adm;
     const char *cmd; /* user: add, passwd, delete, list; invite: create, list, revoke;
                         keys: init, status, rotate-master */
     wb_ctl_keys_opts key_opts;
@@ -53,8 +59,14 @@ static void wb_ctl_usage(FILE *out)
           "       warblerctl [-c FILE] retention set JID SECONDS [--with PEER]\n"
           "       warblerctl [-c FILE] retention unset JID [--with PEER]\n"
           "       warblerctl [-c FILE] retention show JID\n"
-          "       warblerctl --help\n"
-          "Without -c, the configuration is read from " WB_CTL_DEFAULT_CONFIG ".\n"
+          "       warblerctl [-c FILE] admin add NAME --role ROLE [--password-file FILE]\n"
+          "       warblerctl [-c FILE] admin list\n"
+          "       warblerctl [-c FILE] admin delete NAME\n"
+          "       warblerctl [-c FILE] apikey add NAME --role ROLE [--expires DAYS]\n"
+          "       warblerctl --help\n",
+          out);
+    fputs(wb_ctl_audit_usage, out);
+    fputs("Without -c, the configuration is read from " WB_CTL_DEFAULT_CONFIG ".\n"
           "The password is the first line of the file, else asked twice on a terminal,\n"
           "else one line of standard input.\n"
           "An invite (for the first configured host unless DOMAIN is given) is valid for\n"
@@ -65,7 +77,9 @@ static void wb_ctl_usage(FILE *out)
           "to resume after an interruption. --stop-after N stops after N batches (tests).\n"
           "retention set: messages of the account (or of its conversation with PEER) are\n"
           "erased from the archive and the offline queue SECONDS after they arrived (0: kept\n"
-          "forever); unset falls back to the account's setting, then the server default.\n",
+          "forever); unset falls back to the account's setting, then the server default.\n"
+          "admin add creates a REST API admin (ROLE: superadmin, operator, auditor, dpo) and\n"
+          "prints its TOTP provisioning URI once; apikey add prints a new API key once.\n",
           out);
 }
 
@@ -179,6 +193,16 @@ static int wb_ctl_parse(wb_ctl_args *a, int argc, char **argv)
         return wb_ctl_parse_invite(a, argc, argv, i + 1);
     if (i < argc && strcmp(argv[i], "keys") == 0)
         return wb_ctl_parse_keys(a, argc, argv, i + 1);
+    if (i < argc && (strcmp(argv[i], "admin") == 0 || strcmp(argv[i], "apikey") == 0)) {
+        a->admin = true;
+        a->cmd = argv[i];
+        return wb_ctl_admin_parse(&a->adm, strcmp(argv[i], "apikey") == 0, argc, argv, i + 1);
+    }
+    if (i < argc && strcmp(argv[i], "audit") == 0) {
+        a->audit = true;
+        a->cmd = "audit";
+        return wb_ctl_audit_parse(&a->aud, argc, argv, i + 1);
+    }
     if (i < argc && strcmp(argv[i], "retention") == 0) {
         a->retention = true;
         a->cmd = "retention";
@@ -284,31 +308,60 @@ static int wb_ctl_add(wb_pg *pg, const wb_config *cfg, wb_vault *vault, const wb
 static int wb_ctl_run(wb_pg *pg, const wb_ctl_args *a, const wb_config *cfg, wb_vault *vault,
                       const wb_jid *jid, const char *password, char *err, size_t errsize)
 {
-    const char *verb;
+    const char *verb, *action;
     int rc;
     if (a->invite)
         return wb_ctl_invite(pg, a, cfg, err, errsize);
-    if (a->retention)
-        return wb_ctl_retention_run(pg, cfg, &a->ret);
+    if (a->retention) {
+        rc = wb_ctl_retention_run(pg, cfg, &a->ret);
+        char detail[WB_JID_PART_MAX * 3 + 48];
+        snprintf(detail, sizeof(detail), "seconds %s%s%s",
+                 a->ret.seconds ? a->ret.seconds : "default", a->ret.with ? " with " : "",
+                 a->ret.with ? a->ret.with : "");
+        if (strcmp(a->ret.cmd, "show") != 0)
+            wb_ctl_audit_note(pg, cfg,
+                              strcmp(a->ret.cmd, "set") == 0 ? "retention.set" : "retention.unset",
+                              a->ret.jid, rc == 0, detail);
+        return rc;
+    }
+    if (a->admin) {
+        rc = wb_ctl_admin_run(pg, cfg, &a->adm);
+        if (strcmp(a->adm.cmd, "list") != 0)
+            wb_ctl_audit_note(pg, cfg,
+                              a->adm.apikey                    ? "apikey.create"
+                              : strcmp(a->adm.cmd, "add") == 0 ? "admin.create"
+                                                               : "admin.delete",
+                              a->adm.name, rc == 0, a->adm.role);
+        return rc;
+    }
     if (a->keys && strcmp(a->cmd, "status") == 0)
         return wb_ctl_keys_status(pg, cfg) < 0 ? -1 : 0;
-    if (a->keys)
-        return wb_ctl_keys_rotate(pg, cfg, &a->key_opts) < 0 ? -1 : 0;
+    if (a->keys) {
+        rc = wb_ctl_keys_rotate(pg, cfg, &a->key_opts) < 0 ? -1 : 0;
+        wb_ctl_audit_note(pg, cfg, "keys.rotate-master", NULL, rc == 0, NULL);
+        return rc;
+    }
     if (strcmp(a->cmd, "list") == 0)
         return wb_ctl_list(pg, a->target, err, errsize);
     if (strcmp(a->cmd, "add") == 0) {
         rc = wb_ctl_add(pg, cfg, vault, jid, password, err, errsize);
         verb = "created";
+        action = "account.create";
     } else if (strcmp(a->cmd, "passwd") == 0) {
         rc = wb_store_account_set_password(pg, jid->node, jid->domain, password,
                                            cfg->scram_iterations, err, errsize);
         verb = "changed the password of";
+        action = "account.password";
     } else {
         rc = wb_store_account_delete(pg, jid->node, jid->domain, err, errsize);
         verb = "deleted";
+        action = "account.delete";
     }
     if (rc == 0)
         printf("%s %s@%s\n", verb, jid->node, jid->domain);
+    char target[WB_JID_PART_MAX * 2 + 2];
+    snprintf(target, sizeof(target), "%s@%s", jid->node, jid->domain);
+    wb_ctl_audit_note(pg, cfg, action, target, rc == 0, rc == 0 ? NULL : err);
     return rc;
 }
 
@@ -320,7 +373,7 @@ static int wb_ctl_main(const wb_ctl_args *a, const wb_config *cfg)
     int rc = -1;
     wb_pg *pg = NULL;
     wb_vault *vault = NULL;
-    const bool user = !a->invite && !a->keys && !a->retention;
+    const bool user = !a->invite && !a->keys && !a->retention && !a->admin;
 
     if (a->keys && strcmp(a->cmd, "init") == 0)
         return wb_ctl_keys_init(cfg);
@@ -369,6 +422,11 @@ int main(int argc, char **argv)
     wb_config *cfg = wb_config_load(args.config);
     if (cfg == NULL)
         return WB_CTL_EXIT_FAIL;
+    if (args.audit) {
+        const int code = wb_ctl_audit_main(&args.aud, cfg);
+        wb_config_free(cfg);
+        return code;
+    }
     const int rc = wb_ctl_main(&args, cfg);
     wb_config_free(cfg);
     return rc == 0 ? 0 : WB_CTL_EXIT_FAIL;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "wb_store_admin.h"
 #include "wb_store_keys.h"
 
 #define WB_CTL_ROTATE_GRACE 3 /* seconds */
@@ -170,6 +171,11 @@ int wb_ctl_keys_rotate(wb_pg *pg, const wb_config *cfg, const wb_ctl_keys_opts *
         fflush(stdout);
         sleep(WB_CTL_ROTATE_GRACE);
         rc = wb_ctl_rotate_batches(pg, v, opts);
+    }
+    /* Admin users' TOTP keys are wrapped by the master key too. */
+    if (rc > 0 && wb_store_admin_keys_rewrap(pg, v, err, sizeof(err)) < 0) {
+        fprintf(stderr, "rotate-master: %s\n", err);
+        rc = -1;
     }
     if (rc > 0) {
         rc = wb_vault_finish_rotation(v, err, sizeof(err));

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wb_audit.h"
 #include "wb_log.h"
 #include "wb_router.h"
 #include "wb_store_register.h"
@@ -228,6 +229,23 @@ static void wb_reg_send_form(wb_c2s *c, const char *id, bool invite_only)
 
 /* ---- registration before authentication ---- */
 
+/* The audit record of an in-band account change: creation by an anonymous client (every outcome
+ * but an outage), password change or removal by the account itself. */
+static void wb_reg_audit(const wb_reg_op *op, const char *actor, const char *action, bool ok,
+                         const char *reason)
+{
+    char jid[WB_JID_PART_MAX * 2 + 2], who[sizeof(jid) + 8];
+    snprintf(jid, sizeof(jid), "%s@%s", op->node, op->domain);
+    snprintf(who, sizeof(who), "%s%s", actor ? actor : "user:", actor ? "" : jid);
+    const wb_audit_event ev = {.actor = who,
+                               .action = action,
+                               .target = jid,
+                               .source = actor ? op->peer : NULL,
+                               .ok = ok,
+                               .reason = reason};
+    wb_audit_record(op->w->srv->audit, &ev);
+}
+
 static void wb_reg_created(void *arg, wb_store_reg_result r)
 {
     wb_reg_op *op = arg;
@@ -235,6 +253,11 @@ static void wb_reg_created(void *arg, wb_store_reg_result r)
     wb_c2s *c = wb_worker_session(op->w, op->sid);
     if (r == WB_STORE_REG_CREATED)
         wb_info("register: account %s@%s created by %s", op->node, op->domain, op->peer);
+    if (r != WB_STORE_REG_UNAVAILABLE)
+        wb_reg_audit(op, "anonymous", "account.register", r == WB_STORE_REG_CREATED,
+                     r == WB_STORE_REG_TAKEN       ? "name taken"
+                     : r == WB_STORE_REG_BAD_TOKEN ? "bad invite token"
+                                                   : "in-band");
     /* The attempt was counted when it started; a taken name or a database failure gives it
      * back, a bad token does not (guessing tokens must stay slow). */
     if (r == WB_STORE_REG_TAKEN || r == WB_STORE_REG_UNAVAILABLE)
@@ -409,9 +432,11 @@ static void wb_reg_done(void *arg, wb_store_status status)
         wb_route_error(op->w, op->m, WB_STE_ITEM_NOT_FOUND, NULL);
     } else if (op->kind == WB_REG_PASSWD) {
         wb_info("register: password of %s@%s changed", op->node, op->domain);
+        wb_reg_audit(op, NULL, "account.password", true, "in-band");
         wb_modules_reply(op->w, op->m, NULL);
     } else {
         wb_info("register: account %s@%s removed", op->node, op->domain);
+        wb_reg_audit(op, NULL, "account.delete", true, "in-band");
         wb_reg_reply_direct(op->w, op->m);
         wb_reg_close_account(op->w, &op->m->from);
     }

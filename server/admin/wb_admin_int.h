@@ -1,0 +1,87 @@
+/* Private to server/admin/: one request as the handlers see it, the reply helpers, and the
+ * handlers the routing table (wb_admin_http.c) points to. Not for other modules. */
+#ifndef WB_ADMIN_INT_H
+#define WB_ADMIN_INT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wb_admin.h"
+#include "wb_ratelimit.h"
+#include "wb_store_admin.h"
+
+#define WB_ADMIN_MAX_ARGS 3
+#define WB_ADMIN_PATH_MAX 2048
+
+struct MHD_Daemon;
+struct MHD_Connection;
+
+struct wb_admin {
+    wb_server *srv;
+    struct MHD_Daemon *daemon;
+    wb_store_admin_pool *pool;
+    wb_ratelimit *login_limit;
+    char *cert_pem, *key_pem;
+};
+
+typedef struct wb_admin_req {
+    wb_admin *adm;
+    struct MHD_Connection *conn;
+    char *body;
+    size_t len;
+    bool too_large;
+    json_t *in;                          /* the parsed body, or NULL when there is none */
+    char path[WB_ADMIN_PATH_MAX];        /* split in place: args point into it */
+    const char *args[WB_ADMIN_MAX_ARGS]; /* the {} segments of the route */
+    char source[64];                     /* client address */
+    wb_pg *pg;                           /* a pooled connection for the handler */
+    wb_store_admin_principal who;        /* the caller (after authentication) */
+    char actor[WB_SA_NAME_MAX + 16];     /* "admin:NAME", "apikey:NAME" */
+    char bearer[WB_SA_TOKEN_MAX];
+    char allow[64];                    /* methods of the routes matching the path (for 405) */
+    char target[WB_SA_JID_MAX + 1024]; /* for the audit record, "" when none */
+    int status;
+    json_t *out; /* the reply body */
+} wb_admin_req;
+
+/* What the sessions module (wb_admin_sessions.c) noted when a session bound. */
+typedef struct wb_admin_session_info {
+    int64_t since; /* Unix time of binding */
+    char address[64];
+    char tls[16]; /* "TLSv1.3", "" without TLS */
+} wb_admin_session_info;
+struct wb_module;
+extern const struct wb_module wb_mod_admin_sessions; /* in the table of wb_modules.c */
+/* Thread-safe; false when the session is unknown (or the admin API is off). */
+bool wb_admin_session_info_get(wb_server *srv, uint64_t sid, wb_admin_session_info *out);
+
+/* Replies: error sets {"code","message"}; ok takes over body (a JSON object). */
+void wb_admin_error(wb_admin_req *r, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void wb_admin_reply(wb_admin_req *r, int status, json_t *body);
+/* A string member of the body, or NULL (not there or not a string). */
+const char *wb_admin_str(const wb_admin_req *r, const char *key);
+/* Records an event with the request's actor, role and source address. */
+void wb_admin_audit(const wb_admin_req *r, const char *actor, const char *role, const char *action,
+                    const char *target, bool ok, const char *reason);
+
+/* Handlers (wb_admin_api.c, wb_admin_accounts.c). */
+void wb_admin_h_login(wb_admin_req *r);
+void wb_admin_h_logout(wb_admin_req *r);
+void wb_admin_h_accounts_list(wb_admin_req *r);
+void wb_admin_h_accounts_create(wb_admin_req *r);
+void wb_admin_h_account_get(wb_admin_req *r);
+void wb_admin_h_account_delete(wb_admin_req *r);
+void wb_admin_h_account_disable(wb_admin_req *r);
+void wb_admin_h_account_enable(wb_admin_req *r);
+void wb_admin_h_account_password(wb_admin_req *r);
+void wb_admin_h_sessions_list(wb_admin_req *r);
+void wb_admin_h_session_kick(wb_admin_req *r);
+void wb_admin_h_admins_list(wb_admin_req *r);
+void wb_admin_h_admins_create(wb_admin_req *r);
+void wb_admin_h_admin_delete(wb_admin_req *r);
+void wb_admin_h_stats(wb_admin_req *r);
+
+#endif
