@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "muc/wb_muc_conf.h"
 #include "wb_audit_conf.h"
 #include "wb_jid.h"
 
@@ -106,10 +107,25 @@ static const opt_spec admin_opts[] = {
     {NULL, OPT_INT, 0, 0},
 };
 
-/* The configuration with the options whose struct lives outside wb_config.h (the audit log:
- * server/audit/wb_audit_conf.h); wb_config is its first member. */
+static const opt_spec muc_opts[] = {
+    {"enabled", OPT_BOOL, 0, 0},
+    {"domain", OPT_STR, 0, 0},
+    {"max_rooms_per_owner", OPT_INT, 1, 100000},
+    {"max_occupants", OPT_INT, 1, 100000},
+    {"max_nick_length", OPT_INT, 1, 1023},
+    {"max_message_size", OPT_INT, 256, INT_MAX},
+    {"rate_messages", OPT_INT, 1, 100000},
+    {"rate_window", OPT_INT, 1, 86400},
+    {"history_max", OPT_INT, 0, 1000},
+    {"history_default", OPT_INT, 0, 1000},
+    {NULL, OPT_INT, 0, 0},
+};
+
+/* The configuration with the options whose struct lives outside wb_config.h (the MUC service,
+ * the audit log); wb_config is its first member. */
 typedef struct wb_config_full {
     wb_config c;
+    wb_muc_conf muc;
     wb_audit_conf audit;
 } wb_config_full;
 
@@ -467,6 +483,29 @@ static int load_admin(loader *ld, wb_config *c, const config_setting_t *g)
     return 0;
 }
 
+/* The service name pattern must name a domain once "%s" is replaced by a host. */
+static void load_muc(loader *ld, wb_muc_conf *m, const config_setting_t *g)
+{
+    const char *d = get_str(g, "domain", "conference.%s");
+    const char *pct = strchr(d, '%');
+
+    m->enabled = get_bool(g, "enabled", true);
+    if (strlen(d) >= sizeof(m->domain) || (pct != NULL && (pct[1] != 's' || strchr(pct + 1, '%'))))
+        report(ld, anchor(g, "domain"), "'muc.domain' must be a domain name with at most one %%s");
+    else
+        snprintf(m->domain, sizeof(m->domain), "%s", d);
+    m->max_rooms_per_owner = (int)get_int(g, "max_rooms_per_owner", 50);
+    m->max_occupants = (int)get_int(g, "max_occupants", 200);
+    m->max_nick_length = (int)get_int(g, "max_nick_length", 64);
+    m->max_message_size = (int)get_int(g, "max_message_size", 65536);
+    m->rate_messages = (int)get_int(g, "rate_messages", 20);
+    m->rate_window = (int)get_int(g, "rate_window", 10);
+    m->history_max = (int)get_int(g, "history_max", 100);
+    m->history_default = (int)get_int(g, "history_default", 20);
+    if (m->history_default > m->history_max)
+        m->history_default = m->history_max;
+}
+
 /* The audit log (server/audit/wb_audit_conf.h); the signing key lives next to the master key. */
 static int load_audit(loader *ld, const wb_config *c, wb_audit_conf *a, const config_setting_t *g)
 {
@@ -481,6 +520,11 @@ static int load_audit(loader *ld, const wb_config *c, wb_audit_conf *a, const co
     else if (c->key_file != NULL && asprintf(&a->key_file, "%s.audit", c->key_file) < 0)
         a->key_file = NULL;
     return a->key_file != NULL || ld->errors > 0 ? 0 : -1;
+}
+
+const wb_muc_conf *wb_config_muc(const wb_config *c)
+{
+    return &((const wb_config_full *)c)->muc;
 }
 
 const wb_audit_conf *wb_config_audit(const wb_config *c)
@@ -709,9 +753,9 @@ static const config_setting_t *group_of(loader *ld, const config_t *cfg, const c
 
 static void check_top_level(loader *ld, const config_t *cfg)
 {
-    static const char *const groups[] = {"server",    "storage", "hosts", "listeners",
-                                         "c2s",       "limits",  "sasl",  "register",
-                                         "retention", "admin",   "audit", NULL};
+    static const char *const groups[] = {"server", "storage", "hosts",    "listeners", "c2s",
+                                         "limits", "sasl",    "register", "retention", "admin",
+                                         "audit",  "muc",     NULL};
     const config_setting_t *root = config_root_setting(cfg);
     int i, n = config_setting_length(root);
 
@@ -738,6 +782,7 @@ static int load_all(loader *ld, wb_config *c, const config_t *cfg)
     load_limits(c, group_of(ld, cfg, "limits", limits_opts));
     load_register(c, group_of(ld, cfg, "register", register_opts));
     load_retention(c, group_of(ld, cfg, "retention", retention_opts));
+    load_muc(ld, &((wb_config_full *)c)->muc, group_of(ld, cfg, "muc", muc_opts));
     if (load_audit(ld, c, &((wb_config_full *)c)->audit, group_of(ld, cfg, "audit", audit_opts)) <
         0)
         return -1;
@@ -802,7 +847,7 @@ wb_config *wb_config_load(const char *path)
         fprintf(stderr, "%s:0: cannot open: %s\n", path, strerror(errno));
         return NULL;
     }
-    c = calloc(1, sizeof(wb_config_full)); /* wb_config_audit() reads past *c */
+    c = calloc(1, sizeof(wb_config_full)); /* wb_config_muc(), _audit() read past *c */
     if (c == NULL)
         return NULL;
     config_init(&cfg);

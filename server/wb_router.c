@@ -6,6 +6,7 @@
 
 #include "wb_c2s.h"
 #include "wb_log.h"
+#include "muc/wb_muc.h"
 #include "wb_modules.h"
 #include "wb_xmpp_errors.h"
 #include "wb_xmpp_model.h"
@@ -122,6 +123,8 @@ void wb_route(wb_worker *w, wb_msg *m)
             wb_modules_inbound(w, m, 0);
             return;
         }
+    } else if (wb_muc_route(w, m)) {
+        return; /* a MUC service, its rooms and occupants (server/modules/muc/) */
     } else if (!wb_server_serves(w->srv, m->to.domain)) {
         /* Federation is not there yet: every remote domain is unreachable. */
         wb_route_error(w, m, WB_STE_REMOTE_SERVER_NOT_FOUND, NULL);

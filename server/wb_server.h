@@ -39,8 +39,8 @@ typedef struct wb_server {
     void *mod_state[WB_SERVER_MAX_MODULES]; /* see wb_modules_state() */
     time_t started;                         /* when the daemon started (XEP-0012 uptime) */
     struct wb_vault *vault;                 /* master key(s), thread-safe; used only by storage/ */
-    struct wb_audit *audit; /* the audit log writer (server/audit/), thread-safe */
-    struct wb_admin *admin; /* the REST admin API (server/admin/), NULL when off */
+    struct wb_audit *audit;                 /* the audit log writer (server/audit/), thread-safe */
+    struct wb_admin *admin;                 /* the REST admin API (server/admin/), NULL when off */
 } wb_server;
 
 struct wb_worker {
@@ -85,6 +85,10 @@ int wb_worker_post_conflict(wb_worker *w, uint64_t sid);
 /* Thread-safe: closes session sid on w with this stream error (wb_stream_err) and text (may be
  * NULL; copied, at most 127 bytes kept). */
 int wb_worker_post_close(wb_worker *w, uint64_t sid, int stream_err, const char *text);
+/* Thread-safe: runs fn(w, m) on w's thread (a reference to m is held until fn returned; fn takes
+ * its own to keep m). For state owned by one worker, such as MUC rooms. */
+typedef void (*wb_worker_call_fn)(wb_worker *w, wb_msg *m);
+int wb_worker_post_call(wb_worker *w, wb_worker_call_fn fn, wb_msg *m);
 /* Thread-safe: asks w to close every stream and stop. */
 int wb_worker_post_stop(wb_worker *w);
 /* On w's own thread: a session was freed (lets a stopping worker finish). */

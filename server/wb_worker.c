@@ -15,7 +15,14 @@
 #include "wb_store.h"
 #include "wb_xmpp_errors.h"
 
-typedef enum { WB_MB_ACCEPT, WB_MB_DELIVER, WB_MB_CONFLICT, WB_MB_CLOSE, WB_MB_STOP } wb_mb_kind;
+typedef enum {
+    WB_MB_ACCEPT,
+    WB_MB_DELIVER,
+    WB_MB_CONFLICT,
+    WB_MB_CLOSE,
+    WB_MB_STOP,
+    WB_MB_CALL,
+} wb_mb_kind;
 
 struct wb_mb_item {
     wb_mb_item *next;
@@ -27,6 +34,8 @@ struct wb_mb_item {
     char peer[64];
     int stream_err; /* WB_MB_CLOSE */
     char text[128]; /* WB_MB_CLOSE: stream error text, "" for none */
+    /* WB_MB_CALL: run on the worker's thread with msg */
+    wb_worker_call_fn call;
 };
 
 #define WB_STOP_GRACE_SECONDS 2
@@ -88,6 +97,16 @@ int wb_worker_post_close(wb_worker *w, uint64_t sid, int stream_err, const char 
         return -1;
     it->stream_err = stream_err;
     snprintf(it->text, sizeof(it->text), "%s", text ? text : "");
+    return wb_worker_post(w, it);
+}
+
+int wb_worker_post_call(wb_worker *w, wb_worker_call_fn fn, wb_msg *m)
+{
+    wb_mb_item *it = wb_mb_item_new(WB_MB_CALL, 0);
+    if (!it)
+        return -1;
+    it->call = fn;
+    it->msg = wb_msg_ref(m);
     return wb_worker_post(w, it);
 }
 
@@ -157,6 +176,10 @@ static void wb_worker_handle(wb_worker *w, wb_mb_item *it)
         break;
     case WB_MB_STOP:
         wb_worker_begin_stop(w);
+        break;
+    case WB_MB_CALL:
+        it->call(w, it->msg);
+        wb_msg_unref(it->msg);
         break;
     }
 }

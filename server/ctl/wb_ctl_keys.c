@@ -11,6 +11,7 @@
 
 #include "wb_store_admin.h"
 #include "wb_store_keys.h"
+#include "wb_store_muc.h"
 
 #define WB_CTL_ROTATE_GRACE 3 /* seconds */
 
@@ -174,6 +175,11 @@ int wb_ctl_keys_rotate(wb_pg *pg, const wb_config *cfg, const wb_ctl_keys_opts *
     }
     /* Admin users' TOTP keys are wrapped by the master key too. */
     if (rc > 0 && wb_store_admin_keys_rewrap(pg, v, err, sizeof(err)) < 0) {
+        fprintf(stderr, "rotate-master: %s\n", err);
+        rc = -1;
+    }
+    /* So are MUC rooms' keys. */
+    if (rc > 0 && wb_store_muc_rewrap(pg, v, err, sizeof(err)) < 0) {
         fprintf(stderr, "rotate-master: %s\n", err);
         rc = -1;
     }

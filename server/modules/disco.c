@@ -6,6 +6,7 @@
 #include "wb_buf.h"
 #include "wb_caps.h"
 #include "wb_log.h"
+#include "muc/wb_muc.h"
 #include "wb_modules.h"
 #include "wb_pep.h"
 #include "wb_router.h"
@@ -109,6 +110,17 @@ static void wb_disco_server_info_reply(wb_worker *w, const wb_msg *m, const char
     wb_disco_reply_buf(w, m, &b);
 }
 
+/* The server's items: its MUC service (server/modules/muc/). */
+static void wb_disco_server_items(wb_worker *w, const wb_msg *m)
+{
+    wb_buf b;
+    wb_buf_init(&b);
+    wb_buf_puts(&b, "<query xmlns='" WB_NS_DISCO_ITEMS "'>");
+    wb_muc_disco_items(w->srv, m->has_to ? m->to.domain : m->from.domain, &b);
+    wb_buf_puts(&b, "</query>");
+    wb_disco_reply_buf(w, m, &b);
+}
+
 static void wb_disco_account_reply(wb_worker *w, const wb_msg *m, bool items)
 {
     if (items) {
@@ -191,7 +203,7 @@ static wb_mod_result wb_disco_get(wb_worker *w, const wb_msg *m, bool to_server,
         if (node && (items || !wb_disco_is_caps_node(node)))
             wb_route_error(w, m, WB_STE_ITEM_NOT_FOUND, NULL);
         else if (items)
-            wb_modules_reply(w, m, "<query xmlns='" WB_NS_DISCO_ITEMS "'/>");
+            wb_disco_server_items(w, m);
         else
             wb_disco_server_info_reply(w, m, node);
         return WB_MOD_HANDLED;

@@ -24,17 +24,18 @@ extern const wb_module wb_mod_time;      /* time.c: XEP-0202 */
 extern const wb_module wb_mod_last;      /* last.c: XEP-0012 */
 extern const wb_module wb_mod_vcard;     /* vcard.c: XEP-0054, XEP-0153 */
 extern const wb_module wb_mod_private;   /* private.c: XEP-0049 */
-extern const wb_module wb_mod_pep;       /* pep*.c: XEP-0163, XEP-0060 subset, XEP-0115 */
-extern const wb_module
-    wb_mod_admin_sessions; /* admin/wb_admin_sessions.c: admin API session list */
+extern const wb_module wb_mod_pep;       /* pep*.c: XEP-0163, XEP-0060 subset, caps */
+extern const wb_module wb_mod_muc;       /* muc/: XEP-0045, XEP-0249, XEP-0410, XEP-0421 */
+extern const wb_module wb_mod_admin_sessions; /* admin/: sessions for the admin API */
 
 /* Order matters for the hooks: blocking filters first, then subscriptions, then offline storage
  * takes what could not be delivered. */
 static const wb_module *const wb_modules[] = {
-    &wb_mod_blocking,  &wb_mod_roster,  &wb_mod_presence,       &wb_mod_mam,      &wb_mod_retract,
-    &wb_mod_retention, &wb_mod_offline, &wb_mod_carbons,        &wb_mod_register, &wb_mod_disco,
-    &wb_mod_ping,      &wb_mod_version, &wb_mod_time,           &wb_mod_last,     &wb_mod_vcard,
-    &wb_mod_private,   &wb_mod_pep,     &wb_mod_admin_sessions,
+    &wb_mod_blocking, &wb_mod_roster,    &wb_mod_presence,       &wb_mod_mam,
+    &wb_mod_retract,  &wb_mod_retention, &wb_mod_offline,        &wb_mod_carbons,
+    &wb_mod_register, &wb_mod_disco,     &wb_mod_ping,           &wb_mod_version,
+    &wb_mod_time,     &wb_mod_last,      &wb_mod_vcard,          &wb_mod_private,
+    &wb_mod_pep,      &wb_mod_muc,       &wb_mod_admin_sessions,
 };
 #define WB_N_MODULES (sizeof(wb_modules) / sizeof(wb_modules[0]))
 _Static_assert(WB_N_MODULES <= WB_SERVER_MAX_MODULES, "raise WB_SERVER_MAX_MODULES");

@@ -1,0 +1,18 @@
+/* The MUC service's entry points for the rest of the server: the router hands it every stanza
+ * addressed to a service domain, disco lists the services. The rooms themselves: muc_int.h. */
+#ifndef WB_MUC_H
+#define WB_MUC_H
+
+#include <stdbool.h>
+
+#include "wb_buf.h"
+#include "wb_msg.h"
+#include "wb_server.h"
+
+/* If m is addressed to a MUC service (or one of its rooms or occupants), takes m (consumed) and
+ * returns true; otherwise false and m is untouched. */
+bool wb_muc_route(wb_worker *w, wb_msg *m);
+/* Appends <item jid='SERVICE' name='...'/> for host's MUC service, if it has one. */
+void wb_muc_disco_items(const wb_server *srv, const char *host, wb_buf *b);
+
+#endif
