@@ -1,5 +1,5 @@
-/* Message archive queries (XEP-0313, XEP-0359, XEP-0424): every payload is sealed with the
- * owner's data key before it is queued and opened after it is read; nothing else touches it. */
+/* Message archive queries (XEP-0313, XEP-0359, XEP-0424): paged reads (payloads opened with the
+ * owner's data key), preferences, retraction. Writes are in wb_store_archive_put.c. */
 #include "wb_store_archive.h"
 
 #include <inttypes.h>
@@ -9,29 +9,14 @@
 #include <string.h>
 
 #include "wb_log.h"
+#include "wb_store_archive_int.h"
 #include "wb_store_int.h"
 #include "wb_store_keys.h"
 
 #define WB_SA_PART_MAX   1023 /* bytes of a prepared node or domain */
 #define WB_SA_HASH_LEN   32
-#define WB_SA_AD_MAX     96 /* "archive:<int64>:<uuid>" */
+#define WB_SA_AD_MAX     WB_STORE_ARCHIVE_AD_MAX
 #define WB_SA_MARKS_TEXT (4 * (WB_ARCHIVE_UUID_LEN + 1) + 3)
-
-/* The row is written only if the key that sealed it is the account's current one ($9): an
- * account deleted and re-created under the same name while a worker cached the old key must not
- * get rows nobody can open. Answers whether the key matched and whether a row was written. */
-static const char wb_sa_put_sql[] =
-    "WITH acc AS (SELECT id FROM accounts WHERE domain = $1 AND node = $2), "
-    "ret AS (SELECT x.retract_id, x.at FROM archive_retractions x, acc "
-    "WHERE x.account_id = acc.id AND x.origin_hash = $7), "
-    "ins AS (INSERT INTO archive (account_id, stanza_id, ts, peer, outgoing, origin_hash, payload, "
-    "expires_at, retracted, retracted_at, retract_id) "
-    "SELECT acc.id, $3::uuid, 'epoch'::timestamptz + $4::bigint * interval '1 microsecond', $5, "
-    "$6::boolean, $7, CASE WHEN EXISTS (SELECT 1 FROM ret) THEN NULL ELSE $8::bytea END, "
-    "'epoch'::timestamptz + NULLIF($10::bigint, 0) * interval '1 microsecond', "
-    "EXISTS (SELECT 1 FROM ret), (SELECT at FROM ret), (SELECT retract_id FROM ret) "
-    "FROM acc WHERE acc.id = $9::bigint AND archive_wanted(acc.id, $5) RETURNING 1) "
-    "SELECT coalesce((SELECT id FROM acc) = $9::bigint, false), (SELECT count(*) FROM ins) > 0";
 
 static const char wb_sa_query_sql[] =
     "SELECT * FROM archive_query($1, $2, NULLIF($3, ''), NULLIF($4, '')::timestamptz, "
@@ -123,9 +108,14 @@ void wb_store_retract_key(const char *sender_bare, const char *ref, uint8_t *out
     crypto_generichash_final(&h, out, WB_SA_HASH_LEN);
 }
 
+void wb_store_archive_ad(char *ad, size_t size, int64_t account, const char *stanza_id)
+{
+    snprintf(ad, size, "archive:%" PRId64 ":%s", account, stanza_id);
+}
+
 static void wb_sa_ad(char *ad, int64_t account, const char *stanza_id)
 {
-    snprintf(ad, WB_SA_AD_MAX, "archive:%" PRId64 ":%s", account, stanza_id);
+    wb_store_archive_ad(ad, WB_SA_AD_MAX, account, stanza_id);
 }
 
 /* A text column (binary format: its bytes) as a malloc'd C string; NULL when SQL NULL. */
@@ -140,126 +130,6 @@ static char *wb_sa_text(const PGresult *res, int row, int col)
         s[n] = '\0';
     }
     return s;
-}
-
-/* ---- put ---- */
-
-typedef struct wb_sa_put {
-    wb_store *st;
-    wb_store_archive_put_cb cb;
-    void *arg;
-    char stanza_id[WB_ARCHIVE_UUID_LEN + 1];
-    char ts[24];
-    char expires[24]; /* XEP-0466 expiry in us since the epoch, "0" when none */
-    bool outgoing;
-    uint8_t key[WB_SA_HASH_LEN];
-    char *node, *domain, *peer;
-    uint8_t *payload;
-    size_t len;
-} wb_sa_put;
-
-static void wb_sa_put_free(wb_sa_put *op)
-{
-    free(op->node);
-    free(op->domain);
-    free(op->peer);
-    if (op->payload != NULL)
-        sodium_memzero(op->payload, op->len);
-    free(op->payload);
-    free(op);
-}
-
-static void wb_sa_put_done(wb_sa_put *op, wb_store_status status, bool archived)
-{
-    if (status != WB_STORE_OK)
-        wb_warn("archive: a message could not be archived (database unavailable)");
-    if (op->cb != NULL)
-        op->cb(op->arg, status, archived);
-    wb_sa_put_free(op);
-}
-
-static void wb_sa_put_deliver(wb_store_req *r, const PGresult *res)
-{
-    wb_sa_put *op = r->arg;
-    if (res == NULL || !wb_store_result_ok(res, "archive insert") || PQntuples(res) != 1) {
-        wb_sa_put_done(op, WB_STORE_UNAVAILABLE, false);
-        return;
-    }
-    if (!wb_store_get_bool(res, 0, 0)) {
-        /* A stale cached key (the account was re-created): drop it; this message is not kept. */
-        wb_warn("archive: the key of %s@%s changed; a message was not archived", op->node,
-                op->domain);
-        wb_store_account_key_forget(op->st, op->domain, op->node);
-        wb_sa_put_done(op, WB_STORE_OK, false);
-        return;
-    }
-    wb_sa_put_done(op, WB_STORE_OK, wb_store_get_bool(res, 0, 1));
-}
-
-static void wb_sa_put_keyed(void *arg, wb_store_status status, wb_vault_key *key)
-{
-    wb_sa_put *op = arg;
-    char ad[WB_SA_AD_MAX];
-    if (status != WB_STORE_OK) {
-        wb_sa_put_done(op, status == WB_STORE_NOT_FOUND ? WB_STORE_OK : status, false);
-        return;
-    }
-    uint8_t *sealed = malloc(op->len + WB_VAULT_OVERHEAD);
-    char account[24];
-    snprintf(account, sizeof(account), "%lld", (long long)wb_vault_key_account(key));
-    wb_sa_ad(ad, wb_vault_key_account(key), op->stanza_id);
-    if (sealed == NULL || wb_vault_seal(key, ad, op->payload, op->len, sealed) != 0) {
-        free(sealed);
-        wb_sa_put_done(op, WB_STORE_UNAVAILABLE, false);
-        return;
-    }
-    const wb_store_param p[] = {WB_SP_TEXT(op->domain),
-                                WB_SP_TEXT(op->node),
-                                WB_SP_TEXT(op->stanza_id),
-                                WB_SP_TEXT(op->ts),
-                                WB_SP_TEXT(op->peer),
-                                WB_SP_TEXT(op->outgoing ? "t" : "f"),
-                                WB_SP_BIN(op->key, WB_SA_HASH_LEN),
-                                WB_SP_BIN(sealed, op->len + WB_VAULT_OVERHEAD),
-                                WB_SP_TEXT(account),
-                                WB_SP_TEXT(op->expires)};
-    wb_store_req *r = wb_store_submit(op->st, wb_sa_put_sql, p, 10, wb_sa_put_deliver, NULL, op);
-    free(sealed);
-    if (r == NULL)
-        wb_sa_put_done(op, WB_STORE_UNAVAILABLE, false);
-}
-
-int wb_store_archive_put(wb_store *st, const wb_archive_entry *e, wb_store_archive_put_cb cb,
-                         void *arg)
-{
-    if (!wb_sa_parts_ok(e->node, e->domain) || !wb_store_archive_uuid_ok(e->stanza_id) ||
-        e->len > INT32_MAX / 2)
-        return -1;
-    wb_sa_put *op = calloc(1, sizeof(*op));
-    if (op == NULL)
-        return -1;
-    op->st = st;
-    op->cb = cb;
-    op->arg = arg;
-    op->outgoing = e->outgoing;
-    memcpy(op->stanza_id, e->stanza_id, sizeof(op->stanza_id));
-    snprintf(op->ts, sizeof(op->ts), "%" PRId64, e->ts_us);
-    snprintf(op->expires, sizeof(op->expires), "%" PRId64, e->expires_us > 0 ? e->expires_us : 0);
-    wb_store_retract_key(e->sender, e->ref, op->key);
-    op->node = strdup(e->node);
-    op->domain = strdup(e->domain);
-    op->peer = strdup(e->peer);
-    op->payload = malloc(e->len ? e->len : 1);
-    op->len = e->len;
-    if (op->node == NULL || op->domain == NULL || op->peer == NULL || op->payload == NULL)
-        goto fail;
-    memcpy(op->payload, e->payload, e->len);
-    if (wb_store_account_key(st, op->domain, op->node, wb_sa_put_keyed, op) == NULL)
-        goto fail;
-    return 0;
-fail:
-    wb_sa_put_free(op);
-    return -1;
 }
 
 /* ---- query ---- */

@@ -47,6 +47,22 @@ typedef void (*wb_store_archive_put_cb)(void *arg, wb_store_status status, bool 
 int wb_store_archive_put(wb_store *st, const wb_archive_entry *e, wb_store_archive_put_cb cb,
                          void *arg);
 
+/* Coalesces the archive writes of one store (one worker; used from its thread only): entries
+ * whose keys are ready before the store sends its queued requests (one event-loop turn) go into
+ * one multi-row INSERT of up to WB_ARCHIVE_BATCH_MAX rows, each sealed with its own key and
+ * associated data, each answered on its own. A batch takes the place in the store's queue of its
+ * first entry: whatever is queued after an entry (an offline copy that refers to it, a
+ * retraction, a query) runs after that entry is written. */
+#define WB_ARCHIVE_BATCH_MAX 128
+typedef struct wb_archive_batcher wb_archive_batcher;
+wb_archive_batcher *wb_store_archive_batcher_new(void);
+/* May be called before or after the store is freed; a batch still pending is simply left to
+ * finish on its own. */
+void wb_store_archive_batcher_free(wb_archive_batcher *b);
+/* As wb_store_archive_put, batched through b (NULL: not batched). */
+int wb_store_archive_put_batched(wb_store *st, wb_archive_batcher *b, const wb_archive_entry *e,
+                                 wb_store_archive_put_cb cb, void *arg);
+
 typedef struct wb_archive_filter {
     const char *with;                   /* bare JID, or NULL */
     const char *start, *end;            /* timestamps PostgreSQL reads exactly, or NULL */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "wb_log.h"
+#include "wb_store_archive_int.h"
 #include "wb_store_int.h"
 #include "wb_store_keys.h"
 
@@ -17,22 +18,44 @@
 
 /* Finds the account and inserts only while it holds fewer than $5 messages, and only if the account
  * is the one the data key belongs to ($7); answers the account's id and whether a row went in.
- * $8: the XEP-0466 expiry in microseconds since the epoch, 0 for none. */
+ * $8: the XEP-0466 expiry in microseconds since the epoch, 0 for none. When the account's archive
+ * holds the row $10 (written earlier on this connection, so already there unless it was refused
+ * or failed), the queued row refers to it instead of keeping the sealed payload $4: one
+ * statement, so that a queued row never refers to a missing archive row. */
 static const char wb_store_offline_put_sql[] =
     "WITH acc AS (SELECT id FROM accounts WHERE domain = $1 AND node = $2), "
+    "arc AS (SELECT x.stanza_id FROM archive x, acc WHERE x.account_id = acc.id "
+    "AND x.stanza_id = NULLIF($10, '')::uuid), "
     "ins AS (INSERT INTO offline_messages (account_id, sender, payload, seal_id, expires_at, "
-    "retract_key) "
-    "SELECT acc.id, $3, $4, $6::uuid, 'epoch'::timestamptz + NULLIF($8::bigint, 0) * "
-    "interval '1 microsecond', NULLIF($9::bytea, ''::bytea) FROM acc "
+    "retract_key, archive_stanza_id, archive_ns) "
+    "SELECT acc.id, $3, CASE WHEN EXISTS (SELECT 1 FROM arc) THEN NULL ELSE $4::bytea END, "
+    "$6::uuid, 'epoch'::timestamptz + NULLIF($8::bigint, 0) * "
+    "interval '1 microsecond', NULLIF($9::bytea, ''::bytea), (SELECT stanza_id FROM arc), "
+    "$11::boolean AND EXISTS (SELECT 1 FROM arc) FROM acc "
     "WHERE acc.id = $7::bigint AND (SELECT count(*) "
     "FROM offline_messages o WHERE o.account_id = acc.id) < $5::bigint RETURNING 1) "
     "SELECT (SELECT id FROM acc), (SELECT count(*) FROM ins)";
 
+/* Claims (FOR UPDATE SKIP LOCKED: a concurrent delivery neither waits nor takes the same rows)
+ * and returns the oldest rows not claimed by another delivery, with the payload of those that
+ * refer to the archive read from it (NULL when it was retracted). */
 static const char wb_store_offline_fetch_sql[] =
-    "SELECT o.id, o.seal_id::text, o.payload, o.account_id FROM offline_messages o "
-    "JOIN accounts a ON a.id = o.account_id "
-    "WHERE a.domain = $1 AND a.node = $2 AND (o.expires_at IS NULL OR o.expires_at > now()) "
-    "ORDER BY o.id LIMIT $3::int";
+    "WITH acc AS (SELECT id FROM accounts WHERE domain = $1 AND node = $2), "
+    "c AS (UPDATE offline_messages o SET claim = $4::uuid, claimed_at = now() WHERE o.id IN ("
+    "SELECT p.id FROM offline_messages p WHERE p.account_id = (SELECT id FROM acc) "
+    "AND (p.expires_at IS NULL OR p.expires_at > now()) AND (p.claim IS NULL "
+    "OR p.claim = $4::uuid OR p.claimed_at < now() - interval '30 seconds') "
+    "ORDER BY p.id LIMIT $3::int FOR UPDATE SKIP LOCKED) "
+    "RETURNING o.id, o.seal_id, o.payload, o.account_id, o.archive_stanza_id, o.archive_ns, "
+    "o.received_at) "
+    "SELECT c.id, c.seal_id::text, coalesce(c.payload, x.payload), c.account_id, "
+    "c.archive_stanza_id::text, c.archive_ns, "
+    "(extract(epoch FROM c.received_at) * 1000000)::bigint FROM c LEFT JOIN archive x "
+    "ON x.account_id = c.account_id AND x.stanza_id = c.archive_stanza_id ORDER BY c.id";
+
+static const char wb_store_offline_release_sql[] =
+    "UPDATE offline_messages SET claim = NULL, claimed_at = NULL WHERE claim = $3::uuid "
+    "AND account_id = (SELECT id FROM accounts WHERE domain = $1 AND node = $2)";
 
 static const char wb_store_offline_delete_sql[] =
     "DELETE FROM offline_messages WHERE id = ANY($3::bigint[]) "
@@ -54,7 +77,10 @@ typedef struct wb_offline_op {
     int64_t expires_us; /* put: XEP-0466 expiry (us since the epoch), 0 for none */
     uint8_t retract_key[WB_STORE_RETRACT_KEY_MAX]; /* put: matched by a later retraction */
     size_t retract_key_len;                        /* 0: none */
-    bool retried;                                  /* the cached key was stale once already */
+    char archive_sid[WB_STORE_UUID_TEXT]; /* put: the archive row to refer to, "" for none */
+    bool archive_ns;
+    char claim[WB_STORE_UUID_TEXT]; /* fetch: the delivery taking the rows */
+    bool retried;                   /* the cached key was stale once already */
 } wb_offline_op;
 
 /* The cached key belonged to an earlier account of the same name (deleted and created again):
@@ -215,8 +241,10 @@ static void wb_store_offline_put_keyed(void *arg, wb_store_status status, wb_vau
                                 WB_SP_TEXT(seal_id),
                                 WB_SP_TEXT(acc),
                                 WB_SP_TEXT(expires),
-                                WB_SP_BIN(op->retract_key, op->retract_key_len)};
-    wb_store_req *r = wb_store_submit(op->st, wb_store_offline_put_sql, p, 9,
+                                WB_SP_BIN(op->retract_key, op->retract_key_len),
+                                WB_SP_TEXT(op->archive_sid),
+                                WB_SP_TEXT(op->archive_ns ? "t" : "f")};
+    wb_store_req *r = wb_store_submit(op->st, wb_store_offline_put_sql, p, 11,
                                       wb_store_offline_put_deliver, NULL, op);
     free(enc);
     if (r == NULL)
@@ -237,25 +265,51 @@ wb_store_req *wb_store_offline_put_until(wb_store *st, const char *node, const c
                                          const uint8_t *retract_key, size_t retract_key_len,
                                          wb_store_offline_put_cb cb, void *arg)
 {
-    if (len > INT32_MAX / 2 || retract_key_len > WB_STORE_RETRACT_KEY_MAX)
+    const wb_offline_entry e = {.node = node,
+                                .domain = domain,
+                                .sender = sender,
+                                .payload = payload,
+                                .len = len,
+                                .max = max,
+                                .expires_us = expires_us,
+                                .retract_key = retract_key,
+                                .retract_key_len = retract_key_len};
+    return wb_store_offline_queue(st, &e, cb, arg);
+}
+
+static bool wb_store_offline_uuid_ok(const char *s)
+{
+    return s != NULL && strlen(s) == WB_STORE_UUID_TEXT - 1 &&
+           strspn(s, "0123456789abcdef-") == WB_STORE_UUID_TEXT - 1;
+}
+
+wb_store_req *wb_store_offline_queue(wb_store *st, const wb_offline_entry *e,
+                                     wb_store_offline_put_cb cb, void *arg)
+{
+    if (e->len > INT32_MAX / 2 || e->retract_key_len > WB_STORE_RETRACT_KEY_MAX ||
+        (e->archive_stanza_id != NULL && !wb_store_offline_uuid_ok(e->archive_stanza_id)))
         return NULL;
-    wb_offline_op *op = wb_offline_op_new(st, node, domain, (void (*)(void))cb, arg);
+    wb_offline_op *op = wb_offline_op_new(st, e->node, e->domain, (void (*)(void))cb, arg);
     if (op == NULL)
         return NULL;
-    op->max = max;
-    op->expires_us = expires_us;
-    if (retract_key != NULL && retract_key_len > 0) {
-        memcpy(op->retract_key, retract_key, retract_key_len);
-        op->retract_key_len = retract_key_len;
+    op->max = e->max;
+    op->expires_us = e->expires_us;
+    if (e->retract_key != NULL && e->retract_key_len > 0) {
+        memcpy(op->retract_key, e->retract_key, e->retract_key_len);
+        op->retract_key_len = e->retract_key_len;
     }
-    op->len = len;
-    op->sender = strdup(sender);
-    op->payload = malloc(len ? len : 1);
+    if (e->archive_stanza_id != NULL) {
+        memcpy(op->archive_sid, e->archive_stanza_id, WB_STORE_UUID_TEXT);
+        op->archive_ns = e->archive_ns;
+    }
+    op->len = e->len;
+    op->sender = strdup(e->sender);
+    op->payload = malloc(e->len ? e->len : 1);
     if (op->sender == NULL || op->payload == NULL)
         goto fail;
-    memcpy(op->payload, payload, len);
+    memcpy(op->payload, e->payload, e->len);
     wb_store_req *h = op->h;
-    if (wb_store_account_key(st, domain, node, wb_store_offline_put_keyed, op) == NULL)
+    if (wb_store_account_key(st, e->domain, e->node, wb_store_offline_put_keyed, op) == NULL)
         goto fail;
     return h;
 fail:
@@ -263,28 +317,64 @@ fail:
     return NULL;
 }
 
+/* Opens one row's payload: its own sealed copy (AD "offline:<account>:<seal_id>") or, when it
+ * refers to the archive, the archive row's ("archive:<account>:<stanza_id>", as sealed by
+ * wb_store_archive.c). NULL when it does not open. */
+static char *wb_store_offline_open(const PGresult *res, int i, const wb_vault_key *key,
+                                   wb_offline_item *it)
+{
+    char ad[WB_STORE_AD_MAX], sid[WB_STORE_UUID_TEXT];
+    const bool arch = !PQgetisnull(res, i, 4);
+    const int col = arch ? 4 : 1;
+    const size_t len = (size_t)PQgetlength(res, i, 2);
+    snprintf(sid, sizeof(sid), "%.*s", PQgetlength(res, i, col), PQgetvalue(res, i, col));
+    if (!arch)
+        return wb_store_offline_decode(key, sid, (const uint8_t *)PQgetvalue(res, i, 2), len,
+                                       &it->len);
+    wb_store_archive_ad(ad, sizeof(ad), wb_vault_key_account(key), sid);
+    if (len < WB_VAULT_OVERHEAD)
+        return NULL;
+    char *out = malloc(len - WB_VAULT_OVERHEAD + 1);
+    if (out == NULL || wb_vault_open_sealed(key, ad, (const uint8_t *)PQgetvalue(res, i, 2), len,
+                                            (uint8_t *)out) < 0) {
+        free(out);
+        return NULL;
+    }
+    it->len = len - WB_VAULT_OVERHEAD;
+    out[it->len] = '\0';
+    it->from_archive = true;
+    it->archive_ns = PQgetlength(res, i, 5) == 1 && wb_store_get_bool(res, i, 5);
+    it->queued_us = PQgetlength(res, i, 6) == 8 ? wb_store_get_int(res, i, 6) : 0;
+    return out;
+}
+
 /* Opens every row into items (payloads in bufs). A row that does not open is logged and left
- * out; its id goes to bad[] (*n_bad). Returns how many items, -1 when a row is malformed, -2
- * when it belongs to another account than the key's (a stale cached key). */
+ * out, and so is a row whose archived message was retracted (no payload any more); their ids go
+ * to bad[] (*n_bad). Returns how many items, -1 when a row is malformed, -2 when it belongs to
+ * another account than the key's (a stale cached key). */
 static int wb_store_offline_rows(const PGresult *res, const wb_vault_key *key,
                                  wb_offline_item *items, char **bufs, int64_t *bad, size_t *n_bad)
 {
     int k = 0;
     for (int i = 0; i < PQntuples(res); i++) {
-        if (PQgetlength(res, i, 0) != 8 || PQgetisnull(res, i, 1) || PQgetisnull(res, i, 2) ||
-            PQgetlength(res, i, 1) >= WB_STORE_UUID_TEXT || PQgetlength(res, i, 3) != 8)
+        if (PQnfields(res) != 7 || PQgetlength(res, i, 0) != 8 || PQgetisnull(res, i, 1) ||
+            PQgetlength(res, i, 1) >= WB_STORE_UUID_TEXT || PQgetlength(res, i, 3) != 8 ||
+            PQgetlength(res, i, 4) >= WB_STORE_UUID_TEXT)
             return -1;
         if (wb_store_get_int(res, i, 3) != wb_vault_key_account(key))
             return -2;
-        char seal_id[WB_STORE_UUID_TEXT];
-        snprintf(seal_id, sizeof(seal_id), "%.*s", PQgetlength(res, i, 1), PQgetvalue(res, i, 1));
         const int64_t id = wb_store_get_int(res, i, 0);
-        bufs[k] = wb_store_offline_decode(key, seal_id, (const uint8_t *)PQgetvalue(res, i, 2),
-                                          (size_t)PQgetlength(res, i, 2), &items[k].len);
+        if (PQgetisnull(res, i, 2)) {
+            bad[(*n_bad)++] = id; /* its archived copy was retracted: nothing to deliver */
+            continue;
+        }
+        memset(&items[k], 0, sizeof(items[k]));
+        bufs[k] = wb_store_offline_open(res, i, key, &items[k]);
         if (bufs[k] == NULL) {
             wb_error("storage: sealed value does not open (account %" PRId64
-                     ", table offline_messages, row %" PRId64 "): not delivered, removed",
-                     wb_vault_key_account(key), id);
+                     ", table %s, row %" PRId64 "): not delivered, removed",
+                     wb_vault_key_account(key),
+                     PQgetisnull(res, i, 4) ? "offline_messages" : "archive", id);
             bad[(*n_bad)++] = id;
             continue;
         }
@@ -351,21 +441,23 @@ static void wb_store_offline_fetch_keyed(void *arg, wb_store_status status, wb_v
     }
     op->key = wb_vault_key_ref(key);
     snprintf(max_text, sizeof(max_text), "%" PRIu32, op->max);
-    const wb_store_param p[] = {WB_SP_TEXT(op->domain), WB_SP_TEXT(op->node), WB_SP_TEXT(max_text)};
-    if (wb_store_submit(op->st, wb_store_offline_fetch_sql, p, 3, wb_store_offline_fetch_deliver,
+    const wb_store_param p[] = {WB_SP_TEXT(op->domain), WB_SP_TEXT(op->node), WB_SP_TEXT(max_text),
+                                WB_SP_TEXT(op->claim)};
+    if (wb_store_submit(op->st, wb_store_offline_fetch_sql, p, 4, wb_store_offline_fetch_deliver,
                         NULL, op) == NULL)
         wb_store_offline_fetch_answer(op, WB_STORE_UNAVAILABLE, NULL, 0);
 }
 
 wb_store_req *wb_store_offline_fetch(wb_store *st, const char *node, const char *domain, size_t max,
-                                     wb_store_offline_fetch_cb cb, void *arg)
+                                     const char *claim, wb_store_offline_fetch_cb cb, void *arg)
 {
-    if (max == 0 || max > WB_STORE_OFFLINE_BATCH_MAX)
+    if (max == 0 || max > WB_STORE_OFFLINE_BATCH_MAX || !wb_store_offline_uuid_ok(claim))
         return NULL;
     wb_offline_op *op = wb_offline_op_new(st, node, domain, (void (*)(void))cb, arg);
     if (op == NULL)
         return NULL;
     op->max = (uint32_t)max;
+    memcpy(op->claim, claim, WB_STORE_UUID_TEXT);
     wb_store_req *h = op->h;
     if (wb_store_account_key(st, domain, node, wb_store_offline_fetch_keyed, op) == NULL) {
         wb_offline_op_done(op);
@@ -402,4 +494,21 @@ wb_store_req *wb_store_offline_delete(wb_store *st, const char *node, const char
     const wb_store_param p[] = {WB_SP_TEXT(domain), WB_SP_TEXT(node), WB_SP_TEXT(list)};
     return wb_store_submit(st, wb_store_offline_delete_sql, p, 3, wb_store_offline_delete_deliver,
                            (void (*)(void))cb, arg);
+}
+
+static void wb_store_offline_release_deliver(wb_store_req *r, const PGresult *res)
+{
+    (void)r;
+    if (res != NULL)
+        wb_store_result_ok(res, "offline claim release");
+}
+
+wb_store_req *wb_store_offline_release(wb_store *st, const char *node, const char *domain,
+                                       const char *claim)
+{
+    if (!wb_store_offline_parts_ok(node, domain) || !wb_store_offline_uuid_ok(claim))
+        return NULL;
+    const wb_store_param p[] = {WB_SP_TEXT(domain), WB_SP_TEXT(node), WB_SP_TEXT(claim)};
+    return wb_store_submit(st, wb_store_offline_release_sql, p, 3, wb_store_offline_release_deliver,
+                           NULL, NULL);
 }

@@ -1,6 +1,6 @@
-/* XEP-0313 message archives with XEP-0359 stanza-ids: what is archived (both sides, hints,
- * preferences), the stanza-id on delivery, queries with XEP-0059 paging, preferences.
- * Not for SQL or sealing (storage/wb_store_archive.c) nor for retraction (retract.c). */
+/* XEP-0313 message archives with XEP-0359 stanza-ids: what is archived (both sides, hints),
+ * batched archive writes per worker, the stanza-id on delivery, queries with XEP-0059 paging.
+ * Not for SQL or sealing (storage/), preferences (mam_prefs.c) nor retraction (retract.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +32,47 @@
 #define WB_MAM_TIME    40  /* "YYYY-MM-DDThh:mm:ss.ffffffZ" */
 
 extern const wb_module wb_mod_mam;
+
+/* One archive write batcher per worker, each used only by its worker's thread. */
+typedef struct wb_mam_state {
+    int n;
+    wb_archive_batcher **batchers;
+} wb_mam_state;
+
+static int wb_mam_init(wb_server *srv, void **state)
+{
+    wb_mam_state *s = calloc(1, sizeof(*s));
+    const int n = srv->cfg->workers > 0 ? srv->cfg->workers : 1;
+    if (s == NULL || (s->batchers = calloc((size_t)n, sizeof(*s->batchers))) == NULL) {
+        free(s);
+        return -1;
+    }
+    s->n = n;
+    *state = s;
+    return 0;
+}
+
+/* After the workers and their stores are gone. */
+static void wb_mam_shutdown(wb_server *srv, void *state)
+{
+    wb_mam_state *s = state;
+    (void)srv;
+    for (int i = 0; i < s->n; i++)
+        wb_store_archive_batcher_free(s->batchers[i]);
+    free(s->batchers);
+    free(s);
+}
+
+/* The worker's batcher (made on first use, on its own thread); NULL: writes go unbatched. */
+static wb_archive_batcher *wb_mam_batcher(wb_worker *w)
+{
+    wb_mam_state *s = wb_modules_state(w->srv, &wb_mod_mam);
+    if (s == NULL || w->idx < 0 || w->idx >= s->n)
+        return NULL;
+    if (s->batchers[w->idx] == NULL)
+        s->batchers[w->idx] = wb_store_archive_batcher_new();
+    return s->batchers[w->idx];
+}
 
 /* ---- what is archived ---- */
 
@@ -96,6 +137,27 @@ static int wb_mam_payload(const char *bytes, size_t len, wb_buf *out)
     return wb_buf_append(out, bytes, len);
 }
 
+int wb_mam_archived_form(const wb_msg *m, wb_buf *out)
+{
+    return wb_mam_payload(m->bytes, m->bytes_len, out) < 0 || out->failed ? -1 : 0;
+}
+
+const char *wb_mam_stanza_id(const wb_msg *m)
+{
+    char to[WB_JID_MAX + 1];
+    if (m->xml == NULL || wb_jid_bare(&m->to, to, sizeof(to)) < 0)
+        return NULL;
+    for (wb_el el = wb_st_first(m->xml, 0); el >= 0; el = wb_st_next(m->xml, el)) {
+        const char *by = wb_st_attr(m->xml, el, "by"), *id = wb_st_attr(m->xml, el, "id");
+        /* Ours only: a stanza-id claiming to be by one of our accounts is removed on arrival. */
+        if (strcmp(wb_st_name(m->xml, el), "stanza-id") == 0 &&
+            strcmp(wb_st_ns(m->xml, el), WB_NS_SID) == 0 && by != NULL && strcmp(by, to) == 0 &&
+            wb_store_archive_uuid_ok(id))
+            return id;
+    }
+    return NULL;
+}
+
 /* Queues the archive write of m's bytes (nothing waits for it). */
 static void wb_mam_archive(wb_worker *w, const wb_msg *m, const wb_jid *owner, const wb_jid *peer,
                            bool outgoing, const char *stanza_id)
@@ -121,7 +183,7 @@ static void wb_mam_archive(wb_worker *w, const wb_msg *m, const wb_jid *owner, c
     wb_archive_entry full = e;
     full.payload = b.data;
     full.len = b.len;
-    if (wb_store_archive_put(w->store, &full, NULL, NULL) < 0)
+    if (wb_store_archive_put_batched(w->store, wb_mam_batcher(w), &full, NULL, NULL) < 0)
         goto fail;
     wb_buf_free(&b);
     return;
@@ -667,128 +729,6 @@ static wb_mod_result wb_mam_form(wb_worker *w, const wb_msg *m, const char *ns, 
     return WB_MOD_HANDLED;
 }
 
-/* ---- preferences ---- */
-
-static const char *const wb_mam_modes[] = {"always", "never", "roster"};
-
-static void wb_mam_put_jids(wb_buf *b, const char *name, const char *const *v, size_t n)
-{
-    wb_buf_printf(b, "<%s>", name);
-    for (size_t i = 0; i < n; i++) {
-        wb_buf_puts(b, "<jid>");
-        wb_buf_xml_escape_str(b, v[i]);
-        wb_buf_puts(b, "</jid>");
-    }
-    wb_buf_printf(b, "</%s>", name);
-}
-
-static void wb_mam_prefs_answered(void *arg, wb_store_status status, const wb_archive_prefs *p)
-{
-    wb_mam_op *op = arg;
-    wb_buf b;
-    wb_buf_init(&b);
-    if (status != WB_STORE_OK) {
-        wb_route_error(op->w, op->m, WB_STE_INTERNAL_SERVER_ERROR,
-                       "The archive is unavailable, try again later");
-        goto done;
-    }
-    wb_buf_printf(&b, "<prefs xmlns='" WB_NS_MAM "' default='%s'>", wb_mam_modes[p->mode]);
-    wb_mam_put_jids(&b, "always", p->always, p->n_always);
-    wb_mam_put_jids(&b, "never", p->never, p->n_never);
-    wb_buf_puts(&b, "</prefs>");
-    if (b.failed)
-        wb_route_error(op->w, op->m, WB_STE_RESOURCE_CONSTRAINT, NULL);
-    else
-        wb_modules_reply(op->w, op->m, b.data);
-done:
-    wb_buf_free(&b);
-    wb_mam_op_free(op);
-}
-
-/* The bare JIDs of one list (<always/> or <never/>) into out; false when one is malformed. */
-static bool wb_mam_read_jids(const wb_stanza *st, wb_el list, char (*out)[WB_JID_MAX + 1],
-                             const char **v, size_t *n)
-{
-    *n = 0;
-    for (wb_el e = list >= 0 ? wb_st_first(st, list) : -1; e >= 0; e = wb_st_next(st, e)) {
-        const char *text = wb_st_text(st, e, NULL);
-        wb_jid j;
-        if (strcmp(wb_st_name(st, e), "jid") != 0)
-            continue;
-        if (*n >= WB_ARCHIVE_JIDS_MAX || wb_jid_parse(&j, text, strlen(text)) < 0 ||
-            wb_jid_bare(&j, out[*n], WB_JID_MAX + 1) < 0)
-            return false;
-        v[*n] = out[*n];
-        (*n)++;
-    }
-    return true;
-}
-
-typedef struct wb_mam_prefs_req {
-    char always[WB_ARCHIVE_JIDS_MAX][WB_JID_MAX + 1];
-    char never[WB_ARCHIVE_JIDS_MAX][WB_JID_MAX + 1];
-    const char *va[WB_ARCHIVE_JIDS_MAX], *vn[WB_ARCHIVE_JIDS_MAX];
-} wb_mam_prefs_req;
-
-/* Reads <prefs/> of a set into p (backed by r); false: bad-request. */
-static bool wb_mam_read_prefs(const wb_stanza *st, wb_mam_prefs_req *r, wb_archive_prefs *p)
-{
-    const wb_el el = wb_st_child(st, 0, "prefs", WB_NS_MAM);
-    const char *def = wb_st_attr(st, el, "default");
-    size_t i = 0;
-    while (def != NULL && i < 3 && strcmp(def, wb_mam_modes[i]) != 0)
-        i++;
-    if (def == NULL || i == 3)
-        return false;
-    p->mode = (wb_archive_mode)i;
-    p->always = r->va;
-    p->never = r->vn;
-    return wb_mam_read_jids(st, wb_st_child(st, el, "always", WB_NS_MAM), r->always, r->va,
-                            &p->n_always) &&
-           wb_mam_read_jids(st, wb_st_child(st, el, "never", WB_NS_MAM), r->never, r->vn,
-                            &p->n_never);
-}
-
-static wb_mod_result wb_mam_prefs(wb_worker *w, const wb_msg *m, const char *ns, bool to_server)
-{
-    (void)ns;
-    if (to_server)
-        return WB_MOD_PASS;
-    if (!wb_mam_own(m, to_server)) {
-        wb_route_error(w, m, WB_STE_FORBIDDEN, NULL);
-        return WB_MOD_HANDLED;
-    }
-    wb_mam_op *op = wb_mam_op_new(w, m);
-    wb_mam_prefs_req *r = NULL;
-    wb_archive_prefs p;
-    wb_store_req *q = NULL;
-    if (op == NULL)
-        goto fail;
-    if (m->type == WB_IT_GET) {
-        q = wb_store_archive_prefs_get(w->store, m->from.node, m->from.domain,
-                                       wb_mam_prefs_answered, op);
-    } else {
-        if ((r = malloc(sizeof(*r))) == NULL)
-            goto fail;
-        if (!wb_mam_read_prefs(m->xml, r, &p)) {
-            wb_route_error(w, m, WB_STE_BAD_REQUEST, NULL);
-            free(r);
-            wb_mam_op_free(op);
-            return WB_MOD_HANDLED;
-        }
-        q = wb_store_archive_prefs_set(w->store, m->from.node, m->from.domain, &p,
-                                       wb_mam_prefs_answered, op);
-        free(r);
-    }
-    if (q != NULL)
-        return WB_MOD_HANDLED;
-fail:
-    if (op != NULL)
-        wb_mam_op_free(op);
-    wb_route_error(w, m, WB_STE_INTERNAL_SERVER_ERROR, NULL);
-    return WB_MOD_HANDLED;
-}
-
 static const char *const wb_mam_features[] = {WB_NS_SID, NULL};
 static const wb_iq_handler wb_mam_iq[] = {
     {WB_NS_MAM, "query", wb_mam_form, wb_mam_query},
@@ -802,4 +742,6 @@ const wb_module wb_mod_mam = {
     .iq = wb_mam_iq,
     .outbound = wb_mam_outbound,
     .inbound = wb_mam_inbound,
+    .init = wb_mam_init,
+    .shutdown = wb_mam_shutdown,
 };

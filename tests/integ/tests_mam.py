@@ -429,3 +429,38 @@ def mam_slixmpp_and_libstrophe_retrieve_the_history(suite):
         r.returncode, (r.stderr or r.stdout).strip()[-300:]))
     lines = [ln[len('mam '):] for ln in r.stdout.splitlines() if ln.startswith('mam ')]
     check(lines == sent, 'libstrophe retrieved %s' % lines[:5])
+
+
+@test
+def mam_many_messages_are_archived_in_batches_and_all_query_back(suite):
+    # 200 messages sent at once: their archive writes are coalesced into multi-row INSERTs (the
+    # server logs each one that wrote more than one row), and every one is archived on both
+    # sides, each with its own stanza-id, and reads back in order.
+    srv = suite.private_server('mam-batch').start()
+    a = srv.login('mb_a', 'pc')
+    b = srv.login('mb_b', 'phone')
+    b.send('<presence/>')
+    b.ping()
+    a.send(''.join(chat('mb_b@localhost', 'batch %d' % i, 'b%d' % i) for i in range(200)))
+    sids = []
+    for i in range(200):
+        el = b.wait_for(is_message, 10, 'message %d' % i)
+        check(el.get('id') == 'b%d' % i, 'message %d has id %s' % (i, el.get('id')))
+        sids.append(el.find('{%s}stanza-id' % NS_SID).get('id'))
+    check(len(set(sids)) == 200, 'stanza-ids are not distinct')
+    deadline = time.monotonic() + 15
+    while True:
+        pa, pb = query_ok(a), query_ok(b)
+        if (pa.count, pb.count) == (200, 200) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    check((pa.count, pb.count) == (200, 200), 'archived %s and %s of 200'
+          % (pa.count, pb.count))
+    want = ['batch %d' % i for i in range(200)]
+    check(pa.bodies() == want, 'the sender archive does not read back in order')
+    check(pb.bodies() == want, 'the recipient archive does not read back in order')
+    check(pb.ids() == sids, 'the recipient archive ids are not the delivered stanza-ids')
+    sizes = [int(n) for n in re.findall(r'archive: (\d+) messages written in one statement',
+                                        srv.log())]
+    check(sizes and max(sizes) > 1, 'no archive write took more than one message')
+    check(max(sizes) <= 128, 'a batch of %d rows (more than the bound)' % max(sizes))

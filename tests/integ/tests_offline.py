@@ -3,8 +3,10 @@
 import re
 import sys
 import time
+import uuid
 
-from wbinteg import (NS_CLIENT, NS_DISCO_INFO, check, local_name, run, stanza_error, test)
+from wbinteg import (NS_CLIENT, NS_DISCO_INFO, Failure, check, local_name, run, stanza_error,
+                     test)
 
 NS_DELAY = 'urn:xmpp:delay'
 NS_HINTS = 'urn:xmpp:hints'
@@ -217,3 +219,216 @@ def offline_feature_is_advertised(suite):
 
 if __name__ == '__main__':
     sys.exit('run these through run.py')
+
+
+# ---- the archive as the source of truth; claims ----
+
+NS_SID = 'urn:xmpp:sid:0'
+
+
+def psql_rows(srv, sql):
+    r = run(['psql', '-h', srv.suite.pg.host, '-U', 'postgres', '-d', srv.db, '-v',
+             'ON_ERROR_STOP=1', '-XAtF', '|', '-c', sql])
+    check(r.returncode == 0, 'psql failed: %s' % r.stderr.strip()[:300])
+    return [line.split('|') for line in r.stdout.splitlines() if line]
+
+
+def queue_rows(srv, node):
+    """(sender's local part, has its own payload, archive stanza-id) per queued row, in order."""
+    return [(s.split('@')[0], p == 't', a) for s, p, a in psql_rows(
+        srv, "SELECT o.sender, o.payload IS NOT NULL, coalesce(o.archive_stanza_id::text, '') "
+             "FROM offline_messages o JOIN accounts a ON a.id = o.account_id "
+             "WHERE a.domain = 'localhost' AND a.node = '%s' ORDER BY o.id" % node)]
+
+
+def drain(c, secs):
+    """Ids of the messages c receives until none comes for SECS."""
+    out = []
+    while True:
+        try:
+            out.append(c.wait_for(is_message, secs, 'a message').get('id'))
+        except Failure:
+            return out
+
+
+def normalized(el):
+    """The stanza with what differs between two messages blanked: ids, sender, texts, stamps."""
+    import copy
+    import xml.etree.ElementTree as ET
+    e = copy.deepcopy(el)
+    for x in e.iter():
+        for attr in ('id', 'from', 'stamp'):
+            if attr in x.attrib and not (x.tag == '{%s}delay' % NS_DELAY and attr == 'from'):
+                x.set(attr, '')
+        if x.text and x is not e:
+            x.text = ''
+    return ET.tostring(e)
+
+
+@test
+def offline_archived_message_is_stored_once_and_delivered_as_before(suite):
+    srv = suite.server()
+    marker = 'oncemark%s' % uuid.uuid4().hex
+    b = srv.login('ob_bob', 'phone')  # bound without presence: messages to it are queued
+    r = b.iq('set', "<prefs xmlns='urn:xmpp:mam:2' default='always'><always/><never>"
+                    "<jid>ob_carol@localhost</jid></never></prefs>")
+    check(r.get('type') == 'result', 'prefs set: %s' % r.get('type'))
+    a, c = srv.login('ob_alice', 'pc'), srv.login('ob_carol', 'pc')
+    msg = ("<message to='ob_bob@localhost' type='chat' id='%s'><body>%s from %s</body>"
+           "<thread>t1</thread><origin-id xmlns='" + NS_SID + "' id='o-%s'/></message>")
+    a.send(msg % ('from-a', marker, 'a', 'a'))
+    c.send(msg % ('from-c', marker, 'c', 'c'))
+    wait_queued(srv, 'ob_bob', 2)
+    rows = {s: (own, sid) for s, own, sid in queue_rows(srv, 'ob_bob')}
+    check(rows['ob_alice'][0] is False and rows['ob_alice'][1],
+          'the archived message is queued with a payload of its own: %s' % (rows,))
+    check(rows['ob_carol'] == (True, ''), 'the message the archive refused: %s' % (rows,))
+    archived = psql_rows(srv, "SELECT x.stanza_id::text FROM archive x JOIN accounts a ON "
+                              "a.id = x.account_id WHERE a.node = 'ob_bob' AND "
+                              "x.payload IS NOT NULL")
+    check(archived == [[rows['ob_alice'][1]]], 'bob archive rows %s' % archived)
+    dump = run(['pg_dump', '-h', suite.pg.host, '-U', 'postgres', srv.db])
+    check(dump.returncode == 0, 'pg_dump failed')
+    check(marker not in dump.stdout and marker.encode().hex() not in dump.stdout,
+          'the marker is readable in a dump')
+    b.send('<presence/>')
+    got = {}
+    for _ in range(2):
+        el = b.wait_for(is_message, 10, 'an offline message')
+        got[el.get('id')] = el
+    check(set(got) == {'from-a', 'from-c'}, 'delivered %s' % sorted(got))
+    for mid, el in got.items():
+        check(body_of(el) == '%s from %s' % (marker, mid[-1]), 'body of %s changed' % mid)
+        delay = el.find('{%s}delay' % NS_DELAY)
+        check(delay is not None and delay.get('from') == 'localhost' and
+              STAMP.match(delay.get('stamp') or ''), '%s: bad delay' % mid)
+        sid = el.find('{%s}stanza-id' % NS_SID)
+        check(sid is not None and sid.get('by') == 'ob_bob@localhost', '%s: no stanza-id' % mid)
+        check([x.tag.split('}')[1] for x in el] ==
+              ['body', 'thread', 'origin-id', 'stanza-id', 'delay'], '%s: children %s'
+              % (mid, [x.tag for x in el]))
+    check(got['from-a'].find('{%s}stanza-id' % NS_SID).get('id') == rows['ob_alice'][1],
+          'the stanza-id delivered is not the archive row')
+    check(normalized(got['from-a']) == normalized(got['from-c']),
+          'a message delivered from the archive differs from a sealed one:\n%s\n%s'
+          % (normalized(got['from-a']), normalized(got['from-c'])))
+    no_more_messages(b)
+    check(queued(srv, 'ob_bob') == 0, 'the queue is not empty after delivery')
+
+
+@test
+def offline_queued_copy_goes_with_its_archive_row(suite):
+    # Whatever erases the archived copy (retention, a timer, a retraction) erases the queued one.
+    srv = suite.server()
+    srv.user('og_bob')
+    a = srv.login('og_alice', 'pc')
+    a.send("<message to='og_bob@localhost' type='chat' id='g1'><body>erased</body></message>"
+           "<message to='og_bob@localhost' type='chat' id='g2'><body>kept</body></message>")
+    wait_queued(srv, 'og_bob', 2)
+    psql_rows(srv, "DELETE FROM archive WHERE stanza_id = (SELECT o.archive_stanza_id FROM "
+                   "offline_messages o JOIN accounts a ON a.id = o.account_id "
+                   "WHERE a.node = 'og_bob' ORDER BY o.id LIMIT 1)")
+    check(queued(srv, 'og_bob') == 1, 'the queued copy outlived its archive row')
+    b = srv.login('og_bob', 'phone')
+    b.send('<presence/>')
+    el = b.wait_for(is_message, 10, 'the kept message')
+    check(el.get('id') == 'g2', 'delivered %s' % el.get('id'))
+    no_more_messages(b)
+
+
+@test
+def offline_message_retracted_before_login_is_not_delivered_only_the_retraction(suite):
+    srv = suite.server()
+    srv.user('or_bob')
+    a = srv.login('or_alice', 'pc')
+    a.send("<message to='or_bob@localhost' type='chat' id='r1'><body>regret</body></message>")
+    wait_queued(srv, 'or_bob', 1)
+    # By the stanza-id of the sender's archive copy (XEP-0424 allows either id).
+    page = a.iq('set', "<query xmlns='urn:xmpp:mam:2'/>")
+    check(page.get('type') == 'result', 'archive query')
+    res = [e for e in list(a.queue) if is_message(e) and
+           e.find('{urn:xmpp:mam:2}result') is not None]
+    check(len(res) == 1, 'the sender archive holds %d messages' % len(res))
+    sid = res[0].find('{urn:xmpp:mam:2}result').get('id')
+    a.send("<message to='or_bob@localhost' type='chat' id='r2'><retract "
+           "xmlns='urn:xmpp:message-retract:1' id='%s'/><fallback xmlns='urn:xmpp:fallback:0' "
+           "for='urn:xmpp:message-retract:1'/><body>retracted</body>"
+           "<store xmlns='urn:xmpp:hints'/></message>" % sid)
+    wait_queued(srv, 'or_bob', 1)  # only the retraction
+    b = srv.login('or_bob', 'phone')
+    b.send('<presence/>')
+    el = b.wait_for(is_message, 10, 'the retraction')
+    check(el.get('id') == 'r2', 'delivered %s first (the retracted message?)' % el.get('id'))
+    no_more_messages(b)
+
+
+@test
+def offline_two_simultaneous_logins_get_each_message_once(suite):
+    srv = suite.server()
+    srv.user('oc_bob')
+    a = srv.login('oc_alice', 'pc')
+    send_numbered(a, 'oc_bob@localhost', 40, 'c')
+    wait_queued(srv, 'oc_bob', 40)
+    b1, b2 = srv.login('oc_bob', 'one'), srv.login('oc_bob', 'two')
+    b1.send('<presence/>')
+    b2.send('<presence/>')
+    ids = []
+    deadline = time.monotonic() + 15
+    while len(ids) < 40 and time.monotonic() < deadline:
+        for c in (b1, b2):
+            ids.extend(drain(c, 0.05))
+    for c in (b1, b2):  # and nothing more comes
+        ids.extend(drain(c, 0.5))
+    check(sorted(ids) == sorted('c%d' % i for i in range(40)),
+          'two logins got %d messages, %d distinct' % (len(ids), len(set(ids))))
+    wait_queued(srv, 'oc_bob', 0)
+
+
+@test
+def offline_message_stored_while_the_login_fetch_runs_is_delivered_at_once(suite):
+    # The message's queue insert is held (a lock on the recipient's account row) until the
+    # recipient has logged in and its fetch found an empty queue; it must not wait for the next
+    # login.
+    import subprocess
+    srv = suite.server()
+    b = srv.login('ol_bob', 'phone')
+    b.send('<presence/>')
+    b.ping()
+    b.close()
+    deadline = time.monotonic() + 10  # its logout is written before the account row is locked
+    while psql_rows(srv, "SELECT count(*) FROM last_activity l JOIN accounts a ON "
+                         "a.id = l.account_id WHERE a.node = 'ol_bob'") != [['1']]:
+        check(time.monotonic() < deadline, 'the logout of ol_bob was not recorded')
+        time.sleep(0.05)
+    a = srv.login('ol_alice', 'pc')
+    lock = subprocess.Popen(['psql', '-h', suite.pg.host, '-U', 'postgres', '-d', srv.db, '-XAqt'],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        lock.stdin.write("BEGIN;\nSELECT 1 FROM accounts WHERE node = 'ol_bob' FOR UPDATE;\n"
+                         "\\echo locked\n")
+        lock.stdin.flush()
+        out = [lock.stdout.readline().strip() for _ in range(2)]
+        check(out == ['1', 'locked'], 'the lock was not taken: %s' % out)
+        a.send("<message to='ol_bob@localhost' type='chat' id='late'><body>late</body>"
+               "</message>")
+        waiting = 0
+        deadline = time.monotonic() + 10
+        while waiting == 0 and time.monotonic() < deadline:
+            waiting = int(psql_rows(srv, "SELECT count(*) FROM pg_stat_activity WHERE "
+                                         "datname = current_database() AND "
+                                         "wait_event_type = 'Lock'")[0][0])
+            time.sleep(0.05)
+        check(waiting >= 1, 'the message writes are not waiting for the lock')
+        b = srv.login('ol_bob', 'phone')
+        b.send('<presence/>')
+        b.ping()
+        check(b.silent_for(is_message, 0.3), 'delivered before it was stored')
+        lock.stdin.write('COMMIT;\n')
+        lock.stdin.flush()
+        el = b.wait_for(is_message, 10, 'the message stored during the login')
+        check(el.get('id') == 'late', 'delivered %s' % el.get('id'))
+    finally:
+        lock.stdin.close()
+        lock.wait(10)
+    wait_queued(srv, 'ol_bob', 0)

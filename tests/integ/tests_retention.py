@@ -166,6 +166,9 @@ def retention_ephemeral_timer_is_never_delivered_or_shown_after_it(suite):
                         archived(suite, srv, 're_a', expiring=True),
                         archived(suite, srv, 're_b', expiring=True)), (2, 1, 1, 1), 2,
                'stored with their expiry')
+    check(sql(suite, srv, "SELECT count(*) FROM offline_messages WHERE payload IS NULL AND "
+                          "archive_stanza_id IS NOT NULL") == '2',
+          'the queued messages do not refer to their archive rows')
     time.sleep(1.2)
     b = srv.login('re_b', 'phone')
     b.send('<presence/>')
@@ -235,3 +238,18 @@ def retention_command_refuses_bad_values_sessions_and_other_accounts(suite):
         r = srv.ctl('retention', *args)
         check(r.returncode != 0, 'warblerctl retention %s succeeded (%s)' % (args, why))
     check(local_name(info.tag) == 'iq', 'disco answer')
+
+
+@test
+def retention_sweeper_trims_retractions_older_than_30_days(suite):
+    srv = ret_server(suite, 'ret-trim', default=0)
+    srv.user('rt_trim')
+    added = sql(suite, srv, "INSERT INTO archive_retractions (account_id, origin_hash, "
+                            "retract_id, at) SELECT id, decode(h, 'hex'), r, "
+                            "now() - d * interval '1 day' FROM accounts, (VALUES ('01', 'old', "
+                            "31), ('02', 'recent', 29)) v (h, r, d) WHERE node = 'rt_trim' "
+                            "RETURNING retract_id")
+    check(added.split()[:2] == ['old', 'recent'], 'the retractions were not inserted: %r' % added)
+    left = lambda: sql(suite, srv, "SELECT string_agg(retract_id, ',' ORDER BY retract_id) FROM "
+                                   "archive_retractions")
+    wait_value(left, 'recent', 6, 'remembered retractions after a sweep')

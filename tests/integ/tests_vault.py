@@ -79,6 +79,11 @@ def vault_database_dump_holds_no_user_payload_in_clear(suite):
     check(marker not in r.stdout, 'a payload marker is readable in the database dump')
     check(marker.encode().hex() not in r.stdout, 'a payload marker is in the dump as hex')
     check(int(psql(srv, 'SELECT count(*) FROM account_keys')) == 2, 'not one key per account')
+    # The queued chat message is stored once, in the recipient's archive, sealed.
+    check(psql(srv, queued_sql('vdbob') + ' AND o.payload IS NULL AND o.archive_stanza_id IN '
+                    '(SELECT x.stanza_id FROM archive x WHERE x.account_id = a.id AND '
+                    'x.payload IS NOT NULL)') == '1',
+          'the queued message keeps a payload of its own instead of referring to the archive')
     b = srv.login('vdbob', 'phone')
     b.send('<presence/>')
     el = b.wait_for(is_message, 10, 'the offline message')
@@ -92,18 +97,22 @@ def vault_database_dump_holds_no_user_payload_in_clear(suite):
 
 @test
 def vault_sealed_offline_row_moved_to_another_row_is_not_delivered(suite):
+    # Messages MAM does not archive (normal, a subject and no body) keep their own sealed copy
+    # in the offline queue.
     srv = suite.private_server('vault-moved').start()
     bob, _ = srv.user('vmbob')
     a = srv.login('vmalice', 'desk')
-    a.send("<message to='%s' type='chat' id='k1'><body>first</body></message>"
-           "<message to='%s' type='chat' id='k2'><body>second</body></message>" % (bob, bob))
-    wait_rows(srv, queued_sql('vmbob'), 2)
+    a.send("<message to='%s' type='normal' id='k1'><subject>first</subject></message>"
+           "<message to='%s' type='normal' id='k2'><subject>second</subject></message>"
+           % (bob, bob))
+    wait_rows(srv, queued_sql('vmbob') + ' AND o.payload IS NOT NULL', 2)
     psql(srv, 'UPDATE offline_messages SET payload = (SELECT payload FROM offline_messages '
               'ORDER BY id LIMIT 1) WHERE id = (SELECT max(id) FROM offline_messages)')
     b = srv.login('vmbob', 'phone')
     b.send('<presence/>')
     el = b.wait_for(is_message, 10, 'the untouched offline message')
-    check(body_of(el) == 'first', 'first message body changed: %r' % body_of(el))
+    subject = el.find('{%s}subject' % NS_CLIENT)
+    check(subject is not None and subject.text == 'first', 'first message changed')
     check(b.silent_for(is_message, 0.7), 'the moved sealed row was delivered')
     b.ping()
     a.ping()
@@ -111,6 +120,30 @@ def vault_sealed_offline_row_moved_to_another_row_is_not_delivered(suite):
     check('sealed value does not open' in log and 'table offline_messages' in log,
           'the unreadable row is not reported in the log')
     check(srv.running(), 'the server died')
+
+
+@test
+def vault_archived_copy_moved_to_another_row_is_not_delivered_offline(suite):
+    # A queued chat message refers to its archive row: a sealed archive payload moved to another
+    # row opens neither in the archive nor for offline delivery.
+    srv = suite.private_server('vault-moved-arc').start()
+    bob, _ = srv.user('vabob')
+    a = srv.login('vaalice', 'desk')
+    a.send("<message to='%s' type='chat' id='k1'><body>first</body></message>"
+           "<message to='%s' type='chat' id='k2'><body>second</body></message>" % (bob, bob))
+    wait_rows(srv, queued_sql('vabob') + ' AND o.archive_stanza_id IS NOT NULL', 2)
+    psql(srv, "UPDATE archive x SET payload = (SELECT y.payload FROM archive y WHERE "
+              "y.account_id = x.account_id ORDER BY y.id LIMIT 1) WHERE x.id = (SELECT max(z.id) "
+              "FROM archive z JOIN accounts c ON c.id = z.account_id WHERE c.node = 'vabob')")
+    b = srv.login('vabob', 'phone')
+    b.send('<presence/>')
+    el = b.wait_for(is_message, 10, 'the untouched offline message')
+    check(body_of(el) == 'first', 'first message body changed: %r' % body_of(el))
+    check(b.silent_for(is_message, 0.7), 'the moved archived payload was delivered')
+    b.ping()
+    check('sealed value does not open' in srv.log() and 'table archive' in srv.log(),
+          'the unreadable row is not reported in the log')
+    wait_rows(srv, queued_sql('vabob'), 0)
 
 
 @test
