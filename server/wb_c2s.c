@@ -71,6 +71,11 @@ const char *wb_c2s_tls_version(const wb_c2s *c)
     return c->tls_on && c->ssl != NULL ? SSL_get_version(c->ssl) : NULL;
 }
 
+int wb_c2s_moved_to(const wb_c2s *c)
+{
+    return c->sm.moved ? c->sm.moved_to : -1;
+}
+
 wb_worker *wb_c2s_worker(const wb_c2s *c)
 {
     return c->w;
@@ -89,6 +94,11 @@ void wb_c2s_set_flags(wb_c2s *c, unsigned flags)
 void wb_c2s_clear_flags(wb_c2s *c, unsigned flags)
 {
     c->flags &= ~flags;
+}
+
+bool wb_c2s_hibernating(const wb_c2s *c)
+{
+    return c->sm.hibernating;
 }
 
 bool wb_c2s_available(const wb_c2s *c)
@@ -111,7 +121,7 @@ wb_store *wb_c2s_store(wb_c2s *c)
     return c->w->store;
 }
 
-static void wb_c2s_arm_timer(wb_c2s *c, int seconds)
+void wb_c2s_arm_timer(wb_c2s *c, int seconds)
 {
     struct timeval tv = {seconds, 0};
     evtimer_add(c->timer, &tv);
@@ -135,11 +145,19 @@ void wb_c2s_send_str(wb_c2s *c, const char *s)
     wb_c2s_send(c, s, strlen(s));
 }
 
+/* The one delivery point of a session: filters, then forwarding (a session resumed on another
+ * worker), stream management (counted, kept until acknowledged), or a plain write. */
 bool wb_c2s_deliver(wb_c2s *c, const wb_msg *m)
 {
     if ((m->flags & WB_MSG_F_ROSTER_PUSH) && !(c->flags & WB_C2S_F_ROSTER_REQUESTED))
         return false;
-    if (c->closing || !m->bytes)
+    if (!m->bytes)
+        return false;
+    if (c->sm.moved) /* the message model is immutable: only its reference count changes */
+        return wb_worker_post_deliver(c->w->srv->workers[c->sm.moved_to], c->id, (wb_msg *)m) == 0;
+    if (c->sm.enabled)
+        return wb_c2s_sm_deliver(c, m);
+    if (c->closing)
         return false;
     wb_c2s_send(c, m->bytes, m->bytes_len);
     return !c->closing; /* the send itself may have closed a client that does not read */
@@ -190,7 +208,7 @@ void wb_c2s_send_features(wb_c2s *c)
         wb_c2s_sasl_write_mechanisms(c, &b);
     if (c->authed)
         wb_buf_puts(&b, "<bind xmlns='" WB_NS_BIND "'/><session xmlns='" WB_NS_SESSION
-                        "'><optional/></session>");
+                        "'><optional/></session><sm xmlns='" WB_NS_SM "'/>");
     if (c->tls_on || !cfg->require_starttls)
         wb_modules_stream_features(c, &b, c->authed);
     wb_buf_puts(&b, "</stream:features>");
@@ -229,30 +247,58 @@ static void wb_c2s_unlink(wb_c2s *c)
     *chain = c->hnext;
 }
 
+void wb_c2s_set_id(wb_c2s *c, uint64_t id)
+{
+    wb_c2s_unlink(c);
+    c->id = id;
+    wb_c2s_link(c);
+}
+
+static void wb_c2s_timer_cb(evutil_socket_t fd, short what, void *arg);
+
+int wb_c2s_attach(wb_worker *w, wb_c2s *c)
+{
+    c->w = w;
+    wb_c2s_link(c);
+    c->timer = evtimer_new(w->base, wb_c2s_timer_cb, c);
+    return c->timer ? 0 : -1;
+}
+
+void wb_c2s_release_conn(wb_c2s *c)
+{
+    wb_c2s_sasl_free(c);
+    if (c->bev)
+        bufferevent_free(c->bev); /* frees the SSL too (BEV_OPT_CLOSE_ON_FREE) */
+    else if (c->ssl)
+        SSL_free(c->ssl);
+    c->bev = NULL;
+    c->ssl = NULL;
+    if (c->tls)
+        wb_tls_unref(c->tls);
+    c->tls = NULL;
+    if (c->xs)
+        wb_xml_stream_free(c->xs);
+    c->xs = NULL;
+}
+
 void wb_c2s_free(wb_c2s *c)
 {
-    if (c->bound) {
+    if (c->bound && !c->sm.moved) {
         /* A session replaced by a newer one for the same full JID announces nothing. */
         if (wb_directory_unbind(c->w->srv->dir, &c->jid, c->id)) {
             bool was_available = c->available;
             wb_c2s_presence_end(c);
             wb_modules_ended(c->w, &c->jid, c->id, was_available);
         }
+        wb_c2s_sm_reroute(c); /* once unbound: nothing comes back to this session */
         char full[WB_JID_MAX + 1];
         wb_jid_full(&c->jid, full, sizeof(full));
         wb_info("c2s %llu: %s disconnected", (unsigned long long)c->id, full);
     }
-    wb_c2s_sasl_free(c);
-    if (c->bev)
-        bufferevent_free(c->bev); /* frees the SSL too (BEV_OPT_CLOSE_ON_FREE) */
-    else if (c->ssl)
-        SSL_free(c->ssl);
-    if (c->tls)
-        wb_tls_unref(c->tls);
+    wb_c2s_release_conn(c);
+    wb_c2s_sm_free(c);
     if (c->timer)
         event_free(c->timer);
-    if (c->xs)
-        wb_xml_stream_free(c->xs);
     free(c->directed);
     wb_worker *w = c->w;
     wb_c2s_unlink(c);
@@ -260,17 +306,47 @@ void wb_c2s_free(wb_c2s *c)
     wb_worker_session_gone(w);
 }
 
+/* The connection is over (flushed after a close, failed, or silent too long). A resumable
+ * session hibernates (XEP-0198: only a clean close or a server-side error ends it); a session
+ * whose state moved to another worker lingers a moment to forward late deliveries; any other
+ * session ends. */
+static void wb_c2s_conn_done(wb_c2s *c, bool lost)
+{
+    if (c->sm.moved) {
+        if (!c->sm.lingering && !c->w->stopping) {
+            wb_c2s_release_conn(c);
+            c->sm.lingering = true;
+            wb_c2s_arm_timer(c, WB_C2S_MOVED_LINGER);
+            return;
+        }
+    } else if (lost && c->bound && c->sm.resumable && !c->closing && !c->sm.hibernating &&
+               !c->w->stopping) {
+        wb_c2s_release_conn(c);
+        wb_c2s_sm_pause(c);
+        c->sm.hibernating = true;
+        c->lost_pending = false;
+        wb_c2s_arm_timer(c, c->sm.resume_timeout);
+        wb_info("c2s %llu: connection lost, session kept %d s for resumption",
+                (unsigned long long)c->id, c->sm.resume_timeout);
+        return;
+    }
+    wb_c2s_free(c);
+}
+
 static void wb_c2s_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     wb_c2s *c = arg;
-    if (c->closing) {
-        wb_c2s_free(c);
+    if (c->closing || c->sm.moved || c->sm.hibernating || c->lost_pending) {
+        wb_c2s_conn_done(c, c->lost_pending);
         return;
     }
     wb_debug("c2s %llu: timed out", (unsigned long long)c->id);
-    wb_c2s_close(c, WB_SE_CONNECTION_TIMEOUT, NULL);
+    if (c->bound && c->sm.resumable)
+        wb_c2s_conn_done(c, true);
+    else
+        wb_c2s_close(c, WB_SE_CONNECTION_TIMEOUT, NULL);
 }
 
 void wb_c2s_close(wb_c2s *c, int stream_err, const char *text)
@@ -296,7 +372,7 @@ void wb_c2s_close(wb_c2s *c, int stream_err, const char *text)
                  wb_stream_err_name(stream_err));
     /* Freed once the output is flushed (write callback) or after the grace period. */
     wb_c2s_arm_timer(c, WB_C2S_CLOSE_GRACE);
-    if (c->bev && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 && !c->in_feed)
+    if (!c->bev || (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 && !c->in_feed))
         wb_c2s_arm_timer(c, 0);
 }
 
@@ -405,7 +481,7 @@ static void wb_c2s_read_cb(struct bufferevent *bev, void *arg)
 {
     wb_c2s *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
-    while (!c->closing && evbuffer_get_length(in) > 0) {
+    while (!c->closing && !c->lost_pending && !c->sm.resuming && evbuffer_get_length(in) > 0) {
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
             break;
@@ -426,13 +502,20 @@ static void wb_c2s_read_cb(struct bufferevent *bev, void *arg)
                 wb_c2s_restart_stream(c);
         }
     }
-    if (c->closing) {
-        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-            wb_c2s_arm_timer(c, 0);
-        return;
-    }
-    if (c->bound)
+    if (c->lost_pending || (c->closing && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0))
+        wb_c2s_arm_timer(c, 0);
+    else if (c->bound && !c->closing)
         wb_c2s_arm_timer(c, c->w->srv->cfg->idle_timeout);
+}
+
+void wb_c2s_resume_reading(wb_c2s *c)
+{
+    if (!c->bev || c->closing)
+        return;
+    bufferevent_enable(c->bev, EV_READ);
+    wb_c2s_arm_timer(c, c->w->srv->cfg->idle_timeout);
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+        wb_c2s_read_cb(c->bev, c);
 }
 
 static void wb_c2s_write_cb(struct bufferevent *bev, void *arg)
@@ -457,16 +540,17 @@ static void wb_c2s_event_cb(struct bufferevent *bev, short what, void *arg)
         }
     }
     if (c->in_feed) {
-        /* Reported from inside a write made by the parser's callbacks: free later. */
-        wb_c2s_close(c, 0, NULL);
+        /* Reported from inside a write made by the parser's callbacks: handled once it returns
+         * (wb_c2s_read_cb arms the timer). */
+        c->lost_pending = true;
         return;
     }
     /* Stanzas that arrived together with the EOF are still handled. */
-    if ((what & BEV_EVENT_EOF) && !c->closing &&
+    if ((what & BEV_EVENT_EOF) && !c->closing && !c->sm.resuming &&
         evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
         wb_c2s_read_cb(c->bev, c);
     /* The peer is gone; nothing more can be written. */
-    wb_c2s_free(c);
+    wb_c2s_conn_done(c, !c->closing);
 }
 
 /* ---- the stream ---- */
@@ -590,6 +674,7 @@ static int wb_c2s_unbound_iq(wb_c2s *c, const wb_stanza *st)
     return WB_XML_CONTINUE;
 }
 
+/* Through wb_c2s_deliver: a stanza like any other (stream management counts it). */
 static int wb_c2s_session_iq(wb_c2s *c, const wb_stanza *st)
 {
     const char *id = wb_st_attr(st, 0, "id");
@@ -598,8 +683,14 @@ static int wb_c2s_session_iq(wb_c2s *c, const wb_stanza *st)
     wb_buf_puts(&b, "<iq type='result' id='");
     wb_buf_xml_escape_str(&b, id ? id : "");
     wb_buf_puts(&b, "'/>");
-    wb_c2s_send(c, b.data, b.len);
+    wb_msg *m = b.failed
+                    ? NULL
+                    : wb_xmpp_msg_from_text(WB_MSG_IQ, WB_IT_RESULT, NULL, &c->jid, b.data, b.len);
     wb_buf_free(&b);
+    if (m) {
+        wb_c2s_deliver(c, m);
+        wb_msg_unref(m);
+    }
     return WB_XML_CONTINUE;
 }
 
@@ -671,9 +762,14 @@ static int wb_c2s_on_stanza(void *ud, wb_stanza *st)
     } else if (!c->authed) {
         rc = (!c->tls_on && c->w->srv->cfg->require_starttls) ? WB_SE_POLICY_VIOLATION
                                                               : WB_SE_NOT_AUTHORIZED;
+    } else if (strcmp(ns, WB_NS_SM) == 0) {
+        rc = wb_c2s_sm_nonza(c, st);
+    } else if (c->sm.resuming) {
+        rc = WB_SE_POLICY_VIOLATION; /* nothing may come before <resumed/> or <failed/> */
     } else if (!c->bound) {
         rc = wb_c2s_unbound_iq(c, st);
     } else {
+        wb_c2s_sm_count_in(c);
         return wb_c2s_bound_stanza(c, st); /* takes st */
     }
     wb_stanza_free(st);

@@ -107,6 +107,13 @@ static const opt_spec admin_opts[] = {
     {NULL, OPT_INT, 0, 0},
 };
 
+static const opt_spec sm_opts[] = {
+    {"resume_timeout", OPT_INT, 1, 86400},
+    {"max_queue", OPT_INT, 1, 100000},
+    {"ack_every", OPT_INT, 1, 10000},
+    {NULL, OPT_INT, 0, 0},
+};
+
 static const opt_spec muc_opts[] = {
     {"enabled", OPT_BOOL, 0, 0},
     {"domain", OPT_STR, 0, 0},
@@ -483,6 +490,13 @@ static int load_admin(loader *ld, wb_config *c, const config_setting_t *g)
     return 0;
 }
 
+static void load_sm(wb_config *c, const config_setting_t *g)
+{
+    c->sm_resume_timeout = (int)get_int(g, "resume_timeout", 300);
+    c->sm_max_queue = (size_t)get_int(g, "max_queue", 500);
+    c->sm_ack_every = (int)get_int(g, "ack_every", 5);
+}
+
 /* The service name pattern must name a domain once "%s" is replaced by a host. */
 static void load_muc(loader *ld, wb_muc_conf *m, const config_setting_t *g)
 {
@@ -755,7 +769,7 @@ static void check_top_level(loader *ld, const config_t *cfg)
 {
     static const char *const groups[] = {"server", "storage", "hosts",    "listeners", "c2s",
                                          "limits", "sasl",    "register", "retention", "admin",
-                                         "audit",  "muc",     NULL};
+                                         "audit",  "muc",     "sm",       NULL};
     const config_setting_t *root = config_root_setting(cfg);
     int i, n = config_setting_length(root);
 
@@ -782,6 +796,7 @@ static int load_all(loader *ld, wb_config *c, const config_t *cfg)
     load_limits(c, group_of(ld, cfg, "limits", limits_opts));
     load_register(c, group_of(ld, cfg, "register", register_opts));
     load_retention(c, group_of(ld, cfg, "retention", retention_opts));
+    load_sm(c, group_of(ld, cfg, "sm", sm_opts));
     load_muc(ld, &((wb_config_full *)c)->muc, group_of(ld, cfg, "muc", muc_opts));
     if (load_audit(ld, c, &((wb_config_full *)c)->audit, group_of(ld, cfg, "audit", audit_opts)) <
         0)

@@ -76,6 +76,10 @@ typedef struct wb_config {
     size_t admin_max_body;    /* bytes of a request body */
     int admin_login_failures; /* failed logins allowed per address per window */
     int admin_login_window;   /* seconds */
+    /* sm: XEP-0198 stream management */
+    int sm_resume_timeout; /* seconds a resumable session waits for its client (default 300) */
+    size_t sm_max_queue;   /* unacknowledged stanzas kept per session (default 500) */
+    int sm_ack_every;      /* stanzas sent before the server asks for an ack (default 5) */
 } wb_config;
 
 /* Reads and checks the file. On failure returns NULL and prints every problem found, one per

@@ -306,3 +306,20 @@ size_t wb_directory_each(wb_directory *d,
     pthread_rwlock_unlock(&d->lock);
     return n;
 }
+
+bool wb_directory_move(wb_directory *d, const wb_jid *jid, uint64_t sid, int worker)
+{
+    char bare[WB_JID_MAX + 1];
+    bool moved = false;
+    if (wb_dir_key(jid, bare, sizeof(bare)) < 0)
+        return false;
+    pthread_rwlock_wrlock(&d->lock);
+    wb_dir_acct *a = *wb_dir_slot(d, bare);
+    wb_dir_res *r = a ? wb_dir_res_find(a, jid->resource) : NULL;
+    if (r && r->t.sid == sid) {
+        r->t.worker = worker;
+        moved = true;
+    }
+    pthread_rwlock_unlock(&d->lock);
+    return moved;
+}

@@ -50,6 +50,9 @@ size_t wb_directory_lookup(wb_directory *d, const wb_jid *jid, wb_dir_target *ou
 /* Finds the full JID; returns true and fills *out. */
 bool wb_directory_find(wb_directory *d, const wb_jid *jid, wb_dir_target *out);
 size_t wb_directory_count(wb_directory *d); /* bound resources in all */
+/* Stream management resumption: the session sid holding jid (full) now lives on another worker
+ * (presence and flags are kept). False when jid is no longer bound to sid. */
+bool wb_directory_move(wb_directory *d, const wb_jid *jid, uint64_t sid, int worker);
 /* Calls fn for every bound resource with its account's bare JID, under the read lock (fn must
  * not call into the directory); for listing sessions. Returns how many resources were seen. */
 size_t wb_directory_each(wb_directory *d,

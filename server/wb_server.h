@@ -59,6 +59,7 @@ struct wb_worker {
     size_t n_sessions;
     wb_c2s *by_sid[WB_WORKER_SID_BUCKETS]; /* hash chains through wb_c2s_hnext() */
     bool stopping;
+    bool stop_drain; /* stanzas were re-routed while stopping: give storage a moment */
     struct event *stop_timer;
 };
 
@@ -89,6 +90,20 @@ int wb_worker_post_close(wb_worker *w, uint64_t sid, int stream_err, const char 
  * its own to keep m). For state owned by one worker, such as MUC rooms. */
 typedef void (*wb_worker_call_fn)(wb_worker *w, wb_msg *m);
 int wb_worker_post_call(wb_worker *w, wb_worker_call_fn fn, wb_msg *m);
+/* XEP-0198 resumption: a stream on worker new_worker (session new_sid, authenticated as
+ * node@domain) asks for the state of session sid, proving that it knows its token. */
+typedef struct wb_sm_takeover {
+    uint64_t sid, new_sid;
+    int new_worker;
+    unsigned char token[16];
+    char node[WB_JID_PART_MAX + 1];
+    char domain[WB_JID_PART_MAX + 1];
+} wb_sm_takeover;
+/* Thread-safe: asks w (the owner of rq->sid) to hand that session over (copied). */
+int wb_worker_post_sm_takeover(wb_worker *w, const wb_sm_takeover *rq);
+/* Thread-safe: gives the resuming stream sid on w the session state st (NULL: refused); w owns st
+ * from then on. */
+int wb_worker_post_sm_handoff(wb_worker *w, uint64_t sid, wb_c2s *st);
 /* Thread-safe: asks w to close every stream and stop. */
 int wb_worker_post_stop(wb_worker *w);
 /* On w's own thread: a session was freed (lets a stopping worker finish). */

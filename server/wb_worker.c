@@ -22,6 +22,8 @@ typedef enum {
     WB_MB_CLOSE,
     WB_MB_STOP,
     WB_MB_CALL,
+    WB_MB_SM_TAKEOVER,
+    WB_MB_SM_HANDOFF,
 } wb_mb_kind;
 
 struct wb_mb_item {
@@ -36,9 +38,12 @@ struct wb_mb_item {
     char text[128]; /* WB_MB_CLOSE: stream error text, "" for none */
     /* WB_MB_CALL: run on the worker's thread with msg */
     wb_worker_call_fn call;
+    wb_sm_takeover rq; /* WB_MB_SM_TAKEOVER */
+    wb_c2s *state;     /* WB_MB_SM_HANDOFF: a session's state, owned by the item */
 };
 
 #define WB_STOP_GRACE_SECONDS 2
+#define WB_STOP_DRAIN_SECONDS 1
 
 static int wb_worker_post(wb_worker *w, wb_mb_item *it)
 {
@@ -110,6 +115,24 @@ int wb_worker_post_call(wb_worker *w, wb_worker_call_fn fn, wb_msg *m)
     return wb_worker_post(w, it);
 }
 
+int wb_worker_post_sm_takeover(wb_worker *w, const wb_sm_takeover *rq)
+{
+    wb_mb_item *it = wb_mb_item_new(WB_MB_SM_TAKEOVER, rq->sid);
+    if (!it)
+        return -1;
+    it->rq = *rq;
+    return wb_worker_post(w, it);
+}
+
+int wb_worker_post_sm_handoff(wb_worker *w, uint64_t sid, wb_c2s *st)
+{
+    wb_mb_item *it = wb_mb_item_new(WB_MB_SM_HANDOFF, sid);
+    if (!it)
+        return -1;
+    it->state = st;
+    return wb_worker_post(w, it);
+}
+
 int wb_worker_post_stop(wb_worker *w)
 {
     wb_mb_item *it = wb_mb_item_new(WB_MB_STOP, 0);
@@ -151,6 +174,23 @@ static void wb_worker_begin_stop(wb_worker *w)
         event_base_loopbreak(w->base);
 }
 
+/* WB_MB_CONFLICT and WB_MB_CLOSE; a session resumed on another worker (XEP-0198) gets them
+ * there. */
+static void wb_worker_close_session(wb_worker *w, wb_c2s *c, const wb_mb_item *it)
+{
+    const int to = wb_c2s_moved_to(c);
+    const char *text = it->kind == WB_MB_CONFLICT ? "Replaced by new connection"
+                       : it->text[0]              ? it->text
+                                                  : NULL;
+    const int err = it->kind == WB_MB_CONFLICT ? WB_SE_CONFLICT : it->stream_err;
+    if (to < 0)
+        wb_c2s_close(c, err, text);
+    else if (it->kind == WB_MB_CONFLICT)
+        wb_worker_post_conflict(w->srv->workers[to], it->sid);
+    else
+        wb_worker_post_close(w->srv->workers[to], it->sid, err, text);
+}
+
 static void wb_worker_handle(wb_worker *w, wb_mb_item *it)
 {
     wb_c2s *c;
@@ -168,14 +208,20 @@ static void wb_worker_handle(wb_worker *w, wb_mb_item *it)
         break;
     case WB_MB_CONFLICT:
         if ((c = wb_worker_session(w, it->sid)))
-            wb_c2s_close(c, WB_SE_CONFLICT, "Replaced by new connection");
+            wb_worker_close_session(w, c, it);
         break;
     case WB_MB_CLOSE:
         if ((c = wb_worker_session(w, it->sid)))
-            wb_c2s_close(c, it->stream_err, it->text[0] ? it->text : NULL);
+            wb_worker_close_session(w, c, it);
         break;
     case WB_MB_STOP:
         wb_worker_begin_stop(w);
+        break;
+    case WB_MB_SM_TAKEOVER:
+        wb_c2s_sm_takeover(w, &it->rq);
+        break;
+    case WB_MB_SM_HANDOFF:
+        wb_c2s_sm_handoff(w, it->sid, it->state);
         break;
     case WB_MB_CALL:
         it->call(w, it->msg);
@@ -227,8 +273,16 @@ fail:
 /* Called when the last session of a stopping worker is gone. */
 void wb_worker_session_gone(wb_worker *w)
 {
-    if (w->stopping && !w->sessions)
-        event_base_loopbreak(w->base);
+    if (!w->stopping || w->sessions)
+        return;
+    if (w->stop_drain && w->stop_timer) {
+        /* Unacknowledged stanzas (XEP-0198) went to offline storage: let those writes finish. */
+        struct timeval tv = {WB_STOP_DRAIN_SECONDS, 0};
+        w->stop_drain = false;
+        evtimer_add(w->stop_timer, &tv);
+        return;
+    }
+    event_base_loopbreak(w->base);
 }
 
 static void *wb_worker_main(void *arg)
@@ -277,6 +331,8 @@ void wb_worker_free(wb_worker *w)
             wb_msg_unref(it->msg);
         if (it->fd >= 0)
             close(it->fd);
+        if (it->kind == WB_MB_SM_HANDOFF && it->state)
+            wb_c2s_sm_discard(it->state);
         free(it);
         it = next;
     }
