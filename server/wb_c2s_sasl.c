@@ -10,6 +10,7 @@
 
 #include "wb_audit.h"
 #include "wb_log.h"
+#include "wb_metrics.h"
 
 typedef struct wb_sasl_mech {
     const char *name;
@@ -115,6 +116,7 @@ static void wb_sasl_audit(const wb_c2s *c, bool ok, const char *cond)
                                .ok = ok,
                                .reason = reason};
     wb_audit_record(c->w->srv->audit, &ev);
+    wb_metrics_inc(ok ? WB_METRIC_LOGINS : WB_METRIC_LOGIN_FAILURES);
 }
 
 /* Fails the exchange. Only a wrong password (or a disabled account) counts towards the

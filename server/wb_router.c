@@ -10,6 +10,7 @@
 #include "wb_modules.h"
 #include "wb_xmpp_errors.h"
 #include "wb_xmpp_model.h"
+#include "wb_metrics.h"
 
 void wb_route_to_session(wb_worker *w, int worker, uint64_t sid, wb_msg *m)
 {
@@ -112,6 +113,7 @@ void wb_route_local(wb_worker *w, wb_msg *m)
 
 void wb_route(wb_worker *w, wb_msg *m)
 {
+    wb_metrics_inc(WB_METRIC_ROUTED);
     if (!m->has_to) {
         /* No 'to': addressed to the sender's own account (RFC 6120 10.3). */
         if (m->kind == WB_MSG_IQ && (m->type == WB_IT_GET || m->type == WB_IT_SET))

@@ -12,6 +12,7 @@
 #include "wb_store_archive_int.h"
 #include "wb_store_int.h"
 #include "wb_store_keys.h"
+#include "wb_metrics.h"
 
 #define WB_SAP_PART_MAX    1023                 /* bytes of a prepared node or domain */
 #define WB_SAP_BATCH_BYTES (4u * 1024u * 1024u) /* text bytes of one batch's parameters */
@@ -147,6 +148,8 @@ static void wb_sap_deliver(wb_store_req *r, const PGresult *res)
             wb_sap_answer(s->cb, s->arg, WB_STORE_OK, false);
         } else {
             wb_sap_answer(s->cb, s->arg, WB_STORE_OK, written);
+            if (written)
+                wb_metrics_inc(WB_METRIC_ARCHIVE_WRITES);
         }
     }
     wb_sap_batch_free(bt);

@@ -9,6 +9,7 @@
 
 #include "wb_log.h"
 #include "wb_store_keys.h"
+#include "wb_metrics.h"
 
 #define WB_STORE_BACKOFF_MAX     10 /* seconds */
 #define WB_STORE_CONNECT_TIMEOUT 10 /* seconds for one connection attempt */
@@ -71,6 +72,8 @@ static void wb_store_fail_all(wb_store *st)
         wb_store_req *next = r->next;
         if (!r->cancelled && !r->answered)
             r->deliver(r, NULL);
+        if (!r->answered)
+            wb_metrics_inc(WB_METRIC_STORE_FAILURES);
         free(r);
         r = next;
     }
@@ -163,6 +166,7 @@ static void wb_store_read_results(wb_store *st)
             free(r);
         } else if (!r->answered) {
             r->answered = true;
+            wb_metrics_store_latency(wb_metrics_now_us() - r->submitted_us);
             if (!r->cancelled)
                 r->deliver(r, res);
         }
@@ -332,6 +336,7 @@ wb_store_req *wb_store_submit(wb_store *st, const char *sql, const wb_store_para
         p += n + 1;
     }
     r->sql = sql;
+    r->submitted_us = wb_metrics_now_us();
     r->nparams = nparams;
     r->deliver = deliver;
     r->cb = cb;

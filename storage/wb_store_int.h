@@ -25,6 +25,7 @@ struct wb_store_req {
     bool sent;      /* its query and sync are in the pipeline */
     bool answered;  /* the callback has run (or was skipped) */
     const char *sql;
+    uint64_t submitted_us; /* wb_metrics_now_us() at submit: the latency histogram */
     int nparams;
     const char *values[WB_STORE_MAX_PARAMS];
     int lengths[WB_STORE_MAX_PARAMS];

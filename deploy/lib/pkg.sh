@@ -7,7 +7,7 @@ WB_PKGS_RUNTIME=(build-essential cmake pkg-config libevent-dev libssl-dev libexp
     libmicrohttpd-dev libjansson-dev liboath-dev postgresql openssl)
 # Extra packages needed only by tests/run.
 WB_PKGS_TEST=(python3-slixmpp python3-omemo python3-oldmemo python3-twomemo clang
-    libclang-rt-14-dev)
+    libclang-rt-14-dev chromium nodejs npm)
 
 wb_pkg_missing() {
     local p

@@ -50,6 +50,20 @@ static const wb_admin_route wb_admin_routes[] = {
     {"POST", "/api/v1/admins", "admins.write", "admin.create", true, wb_admin_h_admins_create},
     {"DELETE", "/api/v1/admins/{}", "admins.write", "admin.delete", true, wb_admin_h_admin_delete},
     {"GET", "/api/v1/stats", "stats.read", "stats.read", false, wb_admin_h_stats},
+    {"GET", "/api/v1/status", "stats.read", "status.read", false, wb_admin_h_status},
+    {"GET", "/api/v1/audit", "audit.read", "audit.list", true, wb_admin_h_audit_list},
+    {"POST", "/api/v1/audit/verify", "audit.read", "audit.verify", true, wb_admin_h_audit_verify},
+    {"GET", "/api/v1/gdpr/requests", "gdpr.read", "gdpr.list", true, wb_admin_h_gdpr_requests},
+    {"POST", "/api/v1/gdpr/export/{}", "gdpr.read", "gdpr.export", true, wb_admin_h_gdpr_export},
+    {"POST", "/api/v1/gdpr/erase/{}", "gdpr.write", "gdpr.erase", true, wb_admin_h_gdpr_erase},
+    {"PUT", "/api/v1/gdpr/rectify/{}/vcard", "gdpr.write", "gdpr.rectify", true,
+     wb_admin_h_gdpr_rectify_vcard},
+    {"PUT", "/api/v1/gdpr/rectify/{}/roster/{}", "gdpr.write", "gdpr.rectify", true,
+     wb_admin_h_gdpr_rectify_roster},
+    /* No token, no pooled connection taken for them (action NULL): metrics, the console. */
+    {"GET", "/metrics", NULL, NULL, false, wb_admin_h_metrics},
+    {"GET", "/", NULL, NULL, false, wb_admin_h_console},
+    {"GET", "/console/{}", NULL, NULL, false, wb_admin_h_console},
 };
 #define WB_ADMIN_N_ROUTES (sizeof(wb_admin_routes) / sizeof(wb_admin_routes[0]))
 
@@ -95,6 +109,15 @@ void wb_admin_error(wb_admin_req *r, int status, const char *code, const char *f
     wb_admin_reply(r, status, json_pack("{s:s, s:s}", "code", code, "message", msg));
 }
 
+void wb_admin_reply_raw(wb_admin_req *r, int status, const char *type, char *data, size_t len)
+{
+    free(r->raw);
+    r->status = status;
+    r->raw = data;
+    r->raw_len = len;
+    r->raw_type = type;
+}
+
 const char *wb_admin_str(const wb_admin_req *r, const char *key)
 {
     return r->in != NULL ? json_string_value(json_object_get(r->in, key)) : NULL;
@@ -116,8 +139,30 @@ void wb_admin_audit(const wb_admin_req *r, const char *actor, const char *role, 
         wb_warn("admin: audit record for %s dropped", action);
 }
 
+/* A raw reply (metrics, console): its type, and a policy that keeps the console's page to its
+ * own files. */
+static enum MHD_Result wb_admin_send_raw(wb_admin_req *r)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(r->raw_len, r->raw, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL)
+        return MHD_NO;
+    r->raw = NULL;
+    MHD_add_response_header(resp, "Content-Type", r->raw_type);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'self'; frame-ancestors 'none'");
+    const enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
 static enum MHD_Result wb_admin_send(wb_admin_req *r)
 {
+    if (r->raw != NULL)
+        return wb_admin_send_raw(r);
     char *text = json_dumps(r->out ? r->out : json_object(), JSON_COMPACT);
     if (text == NULL)
         return MHD_NO;
@@ -258,6 +303,10 @@ static void wb_admin_dispatch(wb_admin_req *r, const char *url, const char *meth
             return;
         }
     }
+    if (route->action == NULL) {
+        route->fn(r); /* no database, no token */
+        return;
+    }
     r->pg = wb_store_admin_acquire(r->adm->pool);
     if (r->pg == NULL) {
         wb_admin_error(r, 503, "unavailable", "the database is unavailable, try again");
@@ -339,6 +388,7 @@ static void wb_admin_completed(void *cls, struct MHD_Connection *conn, void **co
     wb_store_admin_release(r->adm->pool, r->pg);
     json_decref(r->in);
     json_decref(r->out);
+    free(r->raw);
     if (r->body != NULL)
         sodium_memzero(r->body, r->len); /* may hold a password */
     free(r->body);

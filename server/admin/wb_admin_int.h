@@ -44,6 +44,10 @@ typedef struct wb_admin_req {
     char target[WB_SA_JID_MAX + 1024]; /* for the audit record, "" when none */
     int status;
     json_t *out; /* the reply body */
+    /* A reply that is not JSON (metrics, console): raw (malloc'd) wins over out when set. */
+    char *raw;
+    size_t raw_len;
+    const char *raw_type; /* its Content-Type */
 } wb_admin_req;
 
 /* What the sessions module (wb_admin_sessions.c) noted when a session bound. */
@@ -61,6 +65,8 @@ bool wb_admin_session_info_get(wb_server *srv, uint64_t sid, wb_admin_session_in
 void wb_admin_error(wb_admin_req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void wb_admin_reply(wb_admin_req *r, int status, json_t *body);
+/* A reply of raw bytes (taken over, malloc'd) with its Content-Type. */
+void wb_admin_reply_raw(wb_admin_req *r, int status, const char *type, char *data, size_t len);
 /* A string member of the body, or NULL (not there or not a string). */
 const char *wb_admin_str(const wb_admin_req *r, const char *key);
 /* Records an event with the request's actor, role and source address. */
@@ -83,5 +89,16 @@ void wb_admin_h_admins_list(wb_admin_req *r);
 void wb_admin_h_admins_create(wb_admin_req *r);
 void wb_admin_h_admin_delete(wb_admin_req *r);
 void wb_admin_h_stats(wb_admin_req *r);
+/* wb_admin_gdpr.c, wb_admin_audit.c, wb_admin_metrics.c, wb_admin_console.c */
+void wb_admin_h_gdpr_export(wb_admin_req *r);
+void wb_admin_h_gdpr_erase(wb_admin_req *r);
+void wb_admin_h_gdpr_rectify_vcard(wb_admin_req *r);
+void wb_admin_h_gdpr_rectify_roster(wb_admin_req *r);
+void wb_admin_h_gdpr_requests(wb_admin_req *r);
+void wb_admin_h_audit_list(wb_admin_req *r);
+void wb_admin_h_audit_verify(wb_admin_req *r);
+void wb_admin_h_metrics(wb_admin_req *r);
+void wb_admin_h_status(wb_admin_req *r);
+void wb_admin_h_console(wb_admin_req *r);
 
 #endif
