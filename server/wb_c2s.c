@@ -153,6 +153,14 @@ bool wb_c2s_deliver(wb_c2s *c, const wb_msg *m)
         return false;
     if (!m->bytes)
         return false;
+    /* A module may hold it back (XEP-0352) on the worker that holds the session's state. */
+    if (!c->sm.moved && wb_modules_deliver(c->w, c, m) == WB_MOD_HANDLED)
+        return true;
+    return wb_c2s_deliver_held(c, m);
+}
+
+bool wb_c2s_deliver_held(wb_c2s *c, const wb_msg *m)
+{
     if (c->sm.moved) /* the message model is immutable: only its reference count changes */
         return wb_worker_post_deliver(c->w->srv->workers[c->sm.moved_to], c->id, (wb_msg *)m) == 0;
     if (c->sm.enabled)
@@ -764,6 +772,9 @@ static int wb_c2s_on_stanza(void *ud, wb_stanza *st)
                                                               : WB_SE_NOT_AUTHORIZED;
     } else if (strcmp(ns, WB_NS_SM) == 0) {
         rc = wb_c2s_sm_nonza(c, st);
+    } else if (c->bound && strcmp(ns, WB_NS_CLIENT) != 0 &&
+               wb_modules_nonza(c->w, c, st) == WB_MOD_HANDLED) {
+        rc = WB_XML_CONTINUE; /* XEP-0352 <active/>, <inactive/> */
     } else if (c->sm.resuming) {
         rc = WB_SE_POLICY_VIOLATION; /* nothing may come before <resumed/> or <failed/> */
     } else if (!c->bound) {

@@ -21,6 +21,9 @@ void wb_c2s_free(wb_c2s *c);
  * closing (then re-routed when it ends), and true is returned. False when nothing was written
  * nor kept: the stream is closing, or m is a roster push the session did not ask for. */
 bool wb_c2s_deliver(wb_c2s *c, const wb_msg *m);
+/* Writes m as wb_c2s_deliver does but without the modules' deliver hooks: a stanza a module held
+ * back (XEP-0352) goes out now, and stream management counts it now. */
+bool wb_c2s_deliver_held(wb_c2s *c, const wb_msg *m);
 /* True once the stream is being closed (nothing more will be written to it). */
 bool wb_c2s_closing(const wb_c2s *c);
 /* Bytes queued for the client and not yet sent (for pacing bulk deliveries). */

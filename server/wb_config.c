@@ -14,6 +14,7 @@
 
 #include "muc/wb_muc_conf.h"
 #include "wb_audit_conf.h"
+#include "wb_push_conf.h"
 #include "wb_jid.h"
 
 #define WB_CONF_NAME_MAX 256
@@ -134,7 +135,22 @@ typedef struct wb_config_full {
     wb_config c;
     wb_muc_conf muc;
     wb_audit_conf audit;
+    wb_csi_conf csi;
+    wb_push_conf push;
 } wb_config_full;
+
+static const opt_spec csi_opts[] = {
+    {"max_held", OPT_INT, 1, 10000},
+    {NULL, OPT_INT, 0, 0},
+};
+
+static const opt_spec push_opts[] = {
+    {"include_sender", OPT_BOOL, 0, 0},
+    {"include_body", OPT_BOOL, 0, 0},
+    {"min_interval", OPT_INT, 0, 86400},
+    {"max_registrations", OPT_INT, 1, 1000},
+    {NULL, OPT_INT, 0, 0},
+};
 
 static const opt_spec audit_opts[] = {
     {"enabled", OPT_BOOL, 0, 0},
@@ -541,6 +557,27 @@ const wb_muc_conf *wb_config_muc(const wb_config *c)
     return &((const wb_config_full *)c)->muc;
 }
 
+/* XEP-0352 (server/modules/csi.c) and XEP-0357 (server/modules/push.c). */
+static void load_csi_push(wb_config_full *f, const config_setting_t *csi,
+                          const config_setting_t *push)
+{
+    f->csi.max_held = (int)get_int(csi, "max_held", 100);
+    f->push.include_sender = get_bool(push, "include_sender", false);
+    f->push.include_body = get_bool(push, "include_body", false);
+    f->push.min_interval = (int)get_int(push, "min_interval", 30);
+    f->push.max_registrations = (int)get_int(push, "max_registrations", 10);
+}
+
+const wb_csi_conf *wb_config_csi(const wb_config *c)
+{
+    return &((const wb_config_full *)c)->csi;
+}
+
+const wb_push_conf *wb_config_push(const wb_config *c)
+{
+    return &((const wb_config_full *)c)->push;
+}
+
 const wb_audit_conf *wb_config_audit(const wb_config *c)
 {
     return &((const wb_config_full *)c)->audit;
@@ -767,9 +804,9 @@ static const config_setting_t *group_of(loader *ld, const config_t *cfg, const c
 
 static void check_top_level(loader *ld, const config_t *cfg)
 {
-    static const char *const groups[] = {"server", "storage", "hosts",    "listeners", "c2s",
-                                         "limits", "sasl",    "register", "retention", "admin",
-                                         "audit",  "muc",     "sm",       NULL};
+    static const char *const groups[] = {
+        "server",    "storage", "hosts", "listeners", "c2s", "limits", "sasl", "register",
+        "retention", "admin",   "audit", "muc",       "sm",  "csi",    "push", NULL};
     const config_setting_t *root = config_root_setting(cfg);
     int i, n = config_setting_length(root);
 
@@ -797,6 +834,8 @@ static int load_all(loader *ld, wb_config *c, const config_t *cfg)
     load_register(c, group_of(ld, cfg, "register", register_opts));
     load_retention(c, group_of(ld, cfg, "retention", retention_opts));
     load_sm(c, group_of(ld, cfg, "sm", sm_opts));
+    load_csi_push((wb_config_full *)c, group_of(ld, cfg, "csi", csi_opts),
+                  group_of(ld, cfg, "push", push_opts));
     load_muc(ld, &((wb_config_full *)c)->muc, group_of(ld, cfg, "muc", muc_opts));
     if (load_audit(ld, c, &((wb_config_full *)c)->audit, group_of(ld, cfg, "audit", audit_opts)) <
         0)

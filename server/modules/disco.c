@@ -23,13 +23,9 @@ static const wb_caps_identity wb_disco_server_identity = {"server", "im", NULL, 
 /* What an account's bare JID offers (answered by the server on its behalf: last activity in
  * last.c, vCards in vcard.c, archives in mam.c); not server-only features such as ping, version or
  * time. */
-static const char *const wb_disco_account_features[] = {WB_NS_DISCO_INFO,
-                                                        WB_NS_DISCO_ITEMS,
-                                                        "jabber:iq:last",
-                                                        "vcard-temp",
-                                                        "urn:xmpp:mam:2",
-                                                        "urn:xmpp:mam:2#extended",
-                                                        NULL};
+static const char *const wb_disco_account_features[] = {
+    WB_NS_DISCO_INFO,  WB_NS_DISCO_ITEMS, "jabber:iq:last",          "vcard-temp",
+    "urn:xmpp:push:0", "urn:xmpp:mam:2",  "urn:xmpp:mam:2#extended", NULL};
 
 /* ---- the server's features, sorted and without repeats ---- */
 

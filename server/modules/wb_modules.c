@@ -14,6 +14,8 @@ extern const wb_module wb_mod_presence;  /* presence.c: RFC 6121 sections 3 and 
 extern const wb_module wb_mod_mam;       /* mam.c: XEP-0313, XEP-0359 */
 extern const wb_module wb_mod_retract;   /* retract.c: XEP-0424 */
 extern const wb_module wb_mod_retention; /* retention.c: XEP-0466, XEP-0050 retention command */
+extern const wb_module wb_mod_push;      /* push.c: XEP-0357 */
+extern const wb_module wb_mod_csi;       /* csi.c: XEP-0352 */
 extern const wb_module wb_mod_offline;   /* offline.c: XEP-0160, XEP-0203 */
 extern const wb_module wb_mod_carbons;   /* carbons.c: XEP-0280 */
 extern const wb_module wb_mod_register;  /* register.c: XEP-0077 */
@@ -28,14 +30,14 @@ extern const wb_module wb_mod_pep;       /* pep*.c: XEP-0163, XEP-0060 subset, c
 extern const wb_module wb_mod_muc;       /* muc/: XEP-0045, XEP-0249, XEP-0410, XEP-0421 */
 extern const wb_module wb_mod_admin_sessions; /* admin/: sessions for the admin API */
 
-/* Order matters for the hooks: blocking filters first, then subscriptions, then offline storage
- * takes what could not be delivered. */
+/* Order matters for the hooks: blocking filters first, then subscriptions, then push notes what
+ * could not be delivered (and passes it on) before offline storage takes it. */
 static const wb_module *const wb_modules[] = {
-    &wb_mod_blocking, &wb_mod_roster,    &wb_mod_presence,       &wb_mod_mam,
-    &wb_mod_retract,  &wb_mod_retention, &wb_mod_offline,        &wb_mod_carbons,
-    &wb_mod_register, &wb_mod_disco,     &wb_mod_ping,           &wb_mod_version,
-    &wb_mod_time,     &wb_mod_last,      &wb_mod_vcard,          &wb_mod_private,
-    &wb_mod_pep,      &wb_mod_muc,       &wb_mod_admin_sessions,
+    &wb_mod_blocking,       &wb_mod_roster, &wb_mod_presence, &wb_mod_mam,     &wb_mod_retract,
+    &wb_mod_retention,      &wb_mod_push,   &wb_mod_csi,      &wb_mod_offline, &wb_mod_carbons,
+    &wb_mod_register,       &wb_mod_disco,  &wb_mod_ping,     &wb_mod_version, &wb_mod_time,
+    &wb_mod_last,           &wb_mod_vcard,  &wb_mod_private,  &wb_mod_pep,     &wb_mod_muc,
+    &wb_mod_admin_sessions,
 };
 #define WB_N_MODULES (sizeof(wb_modules) / sizeof(wb_modules[0]))
 _Static_assert(WB_N_MODULES <= WB_SERVER_MAX_MODULES, "raise WB_SERVER_MAX_MODULES");
@@ -152,6 +154,22 @@ wb_mod_result wb_modules_preauth_iq(wb_worker *w, wb_c2s *c, const wb_stanza *st
 {
     for (size_t i = 0; i < WB_N_MODULES; i++)
         if (wb_modules[i]->preauth_iq && wb_modules[i]->preauth_iq(w, c, st) == WB_MOD_HANDLED)
+            return WB_MOD_HANDLED;
+    return WB_MOD_PASS;
+}
+
+wb_mod_result wb_modules_deliver(wb_worker *w, wb_c2s *c, const wb_msg *m)
+{
+    for (size_t i = 0; i < WB_N_MODULES; i++)
+        if (wb_modules[i]->deliver && wb_modules[i]->deliver(w, c, m) == WB_MOD_HANDLED)
+            return WB_MOD_HANDLED;
+    return WB_MOD_PASS;
+}
+
+wb_mod_result wb_modules_nonza(wb_worker *w, wb_c2s *c, const wb_stanza *st)
+{
+    for (size_t i = 0; i < WB_N_MODULES; i++)
+        if (wb_modules[i]->nonza && wb_modules[i]->nonza(w, c, st) == WB_MOD_HANDLED)
             return WB_MOD_HANDLED;
     return WB_MOD_PASS;
 }

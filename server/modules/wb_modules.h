@@ -56,6 +56,14 @@ typedef struct wb_module {
     /* An iq before authentication (in-band registration). HANDLED: answered with
      * wb_c2s_send_raw. Otherwise the stream is closed with not-authorized. */
     wb_mod_result (*preauth_iq)(wb_worker *w, wb_c2s *c, const struct wb_stanza *st);
+    /* A stanza about to be written to session c (after the roster-push filter; on the worker
+     * that holds the session's state). HANDLED: the module keeps it (a reference) and writes it
+     * later with wb_c2s_deliver_held (XEP-0352: held while the client is inactive); stream
+     * management counts it only then. PASS: written now (the module may only look at it). */
+    wb_mod_result (*deliver)(wb_worker *w, wb_c2s *c, const wb_msg *m);
+    /* A top-level element of a bound stream that is not a stanza nor stream management (XEP-0352
+     * <active/>). HANDLED: taken; otherwise the stream treats it as before. */
+    wb_mod_result (*nonza)(wb_worker *w, wb_c2s *c, const struct wb_stanza *st);
     /* Server-wide state of the module (shared by all workers: the module locks it itself),
      * created before the workers start and freed after they stopped. */
     int (*init)(wb_server *srv, void **state);
@@ -89,5 +97,9 @@ void wb_modules_inbound(wb_worker *w, wb_msg *m, int from_index);
 wb_mod_result wb_modules_undeliverable(wb_worker *w, wb_msg *m);
 void wb_modules_stream_features(wb_c2s *c, wb_buf *b, bool authed);
 wb_mod_result wb_modules_preauth_iq(wb_worker *w, wb_c2s *c, const struct wb_stanza *st);
+/* WB_MOD_HANDLED when some module's deliver hook held m (see wb_module.deliver). */
+wb_mod_result wb_modules_deliver(wb_worker *w, wb_c2s *c, const wb_msg *m);
+/* WB_MOD_HANDLED when some module took the element (see wb_module.nonza). */
+wb_mod_result wb_modules_nonza(wb_worker *w, wb_c2s *c, const struct wb_stanza *st);
 
 #endif
