@@ -126,6 +126,7 @@ static const opt_spec muc_opts[] = {
     {"rate_window", OPT_INT, 1, 86400},
     {"history_max", OPT_INT, 0, 1000},
     {"history_default", OPT_INT, 0, 1000},
+    {"check_interval", OPT_INT, 1, 86400},
     {NULL, OPT_INT, 0, 0},
 };
 
@@ -532,6 +533,7 @@ static void load_muc(loader *ld, wb_muc_conf *m, const config_setting_t *g)
     m->rate_window = (int)get_int(g, "rate_window", 10);
     m->history_max = (int)get_int(g, "history_max", 100);
     m->history_default = (int)get_int(g, "history_default", 20);
+    m->check_interval = (int)get_int(g, "check_interval", 60);
     if (m->history_default > m->history_max)
         m->history_default = m->history_max;
 }

@@ -5,11 +5,13 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <event2/event.h>
 
 #include "wb_log.h"
 #include "wb_store.h"
+#include "wb_store_muc_archive.h"
 #include "wb_store_retention.h"
 
 struct wb_sweeper {
@@ -22,12 +24,43 @@ struct wb_sweeper {
     wb_retention_sweep args;
     /* sweeper thread only (read by wb_sweeper_stop after the join) */
     bool busy, stopping;
-    uint64_t run_archived, run_queued;
+    uint64_t run_archived, run_queued, run_rooms;
     /* atomic */
     uint64_t sweeps, failures, archived, queued;
 };
 
 static void wb_sweeper_next(wb_sweeper *sw);
+
+static void wb_sweeper_rooms(wb_sweeper *sw);
+
+/* Room archives (storage/wb_store_muc_archive.c): rows past their room's expiry, in batches. */
+static void wb_sweeper_rooms_done(void *arg, wb_store_status status, uint64_t n)
+{
+    wb_sweeper *sw = arg;
+    if (status == WB_STORE_UNAVAILABLE)
+        __atomic_add_fetch(&sw->failures, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&sw->archived, n, __ATOMIC_RELAXED);
+    sw->run_rooms += n;
+    if (!sw->stopping && status == WB_STORE_OK && n >= (uint64_t)sw->args.batch) {
+        wb_sweeper_rooms(sw);
+        return;
+    }
+    if (sw->run_rooms > 0)
+        wb_info("sweeper: erased %llu expired room messages", (unsigned long long)sw->run_rooms);
+    sw->busy = false;
+}
+
+static void wb_sweeper_rooms(wb_sweeper *sw)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    const int64_t now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+    if (wb_store_muc_archive_expire(sw->store, now_us, sw->args.batch, wb_sweeper_rooms_done, sw) ==
+        NULL) {
+        wb_warn("sweeper: could not queue a room archive sweep");
+        sw->busy = false;
+    }
+}
 
 static void wb_sweeper_finish(wb_sweeper *sw)
 {
@@ -35,7 +68,8 @@ static void wb_sweeper_finish(wb_sweeper *sw)
     if (sw->run_archived > 0 || sw->run_queued > 0)
         wb_info("sweeper: erased %llu archived and %llu queued messages",
                 (unsigned long long)sw->run_archived, (unsigned long long)sw->run_queued);
-    sw->busy = false;
+    sw->run_rooms = 0;
+    wb_sweeper_rooms(sw); /* then room archives */
 }
 
 static void wb_sweeper_done(void *arg, wb_store_status status, uint64_t archived, uint64_t queued)

@@ -24,7 +24,16 @@ static const char wb_muc_save_sql[] =
     "INSERT INTO muc_rooms (id, service, node, owner_account, wrapped, master_id, state) "
     "SELECT $1::bigint, $2, $3, a.id, $6, $7, $8 FROM accounts a "
     "WHERE a.domain = $4 AND a.node = $5 "
+    "AND (NOT $9::boolean OR EXISTS (SELECT 1 FROM muc_rooms m WHERE m.id = $1::bigint)) "
     "ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, updated_at = now()";
+static const char wb_muc_exist_sql[] =
+    "SELECT id FROM muc_rooms WHERE id = ANY (string_to_array($1, ',')::bigint[])";
+static const char wb_muc_list_sql[] =
+    "SELECT r.id, r.service, r.node, a.node || '@' || a.domain, "
+    "extract(epoch FROM r.created_at)::bigint, extract(epoch FROM r.updated_at)::bigint, "
+    "(SELECT count(*) FROM muc_archive x WHERE x.room_id = r.id) "
+    "FROM muc_rooms r JOIN accounts a ON a.id = r.owner_account "
+    "WHERE ($1 = '' OR (r.service = $1 AND r.node = $2)) ORDER BY r.node, r.service";
 static const char wb_muc_delete_sql[] = "DELETE FROM muc_rooms WHERE id = $1::bigint";
 static const char wb_muc_load_sql[] =
     "SELECT id, service, node, wrapped, master_id, state FROM muc_rooms ORDER BY id";
@@ -51,6 +60,11 @@ void wb_store_muc_key_free(wb_store_muc_key *k)
     free(k);
 }
 
+wb_vault_key *wb_store_muc_key_vault(const wb_store_muc_key *k)
+{
+    return k->key;
+}
+
 static void wb_muc_ad(char *ad, size_t size, int64_t id)
 {
     snprintf(ad, size, "muc:%" PRId64, id);
@@ -69,8 +83,8 @@ static void wb_muc_deliver(wb_store_req *r, const PGresult *res)
 
 wb_store_req *wb_store_muc_save(wb_store *st, const wb_store_muc_key *k, int64_t id,
                                 const char *service, const char *node, const char *owner_domain,
-                                const char *owner_node, const uint8_t *state, size_t len,
-                                wb_store_muc_cb cb, void *arg)
+                                const char *owner_node, bool existing, const uint8_t *state,
+                                size_t len, wb_store_muc_cb cb, void *arg)
 {
     if (len > WB_MUC_STATE_MAX)
         return NULL;
@@ -91,8 +105,9 @@ wb_store_req *wb_store_muc_save(wb_store *st, const wb_store_muc_key *k, int64_t
             WB_SP_BIN(k->wrapped, sizeof(k->wrapped)),
             WB_SP_BIN(k->master_id, sizeof(k->master_id)),
             WB_SP_BIN(sealed, len + WB_VAULT_OVERHEAD),
+            WB_SP_TEXT(existing ? "true" : "false"),
         };
-        r = wb_store_submit(st, wb_muc_save_sql, p, 8, wb_muc_deliver, (void (*)(void))cb, arg);
+        r = wb_store_submit(st, wb_muc_save_sql, p, 9, wb_muc_deliver, (void (*)(void))cb, arg);
     }
     free(sealed);
     return r;
@@ -104,6 +119,90 @@ wb_store_req *wb_store_muc_delete(wb_store *st, int64_t id, wb_store_muc_cb cb, 
     snprintf(ids, sizeof(ids), "%" PRId64, id);
     const wb_store_param p[] = {WB_SP_TEXT(ids)};
     return wb_store_submit(st, wb_muc_delete_sql, p, 1, wb_muc_deliver, (void (*)(void))cb, arg);
+}
+
+static void wb_muc_exist_deliver(wb_store_req *r, const PGresult *res)
+{
+    wb_store_muc_exist_cb cb = (wb_store_muc_exist_cb)r->cb;
+    if (!res || !wb_store_result_ok(res, "muc rooms")) {
+        cb(r->arg, WB_STORE_UNAVAILABLE, NULL, 0);
+        return;
+    }
+    const int n = PQntuples(res);
+    int64_t *ids = calloc((size_t)n + 1, sizeof(*ids));
+    if (!ids) {
+        cb(r->arg, WB_STORE_UNAVAILABLE, NULL, 0);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        ids[i] = wb_store_get_int(res, i, 0);
+    cb(r->arg, WB_STORE_OK, ids, (size_t)n);
+    free(ids);
+}
+
+wb_store_req *wb_store_muc_exist(wb_store *st, const int64_t *ids, size_t n,
+                                 wb_store_muc_exist_cb cb, void *arg)
+{
+    if (n > WB_STORE_MUC_EXIST_MAX)
+        return NULL;
+    char *list = malloc(n * 21 + 1);
+    size_t off = 0;
+    if (!list)
+        return NULL;
+    list[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        off += (size_t)snprintf(list + off, n * 21 + 1 - off, "%s%" PRId64, i ? "," : "", ids[i]);
+    const wb_store_param p[] = {WB_SP_TEXT(list)};
+    wb_store_req *r =
+        wb_store_submit(st, wb_muc_exist_sql, p, 1, wb_muc_exist_deliver, (void (*)(void))cb, arg);
+    free(list);
+    return r;
+}
+
+int wb_store_muc_list(wb_pg *pg, const char *service, const char *node, wb_store_muc_info_fn fn,
+                      void *arg, char *err, size_t errsize)
+{
+    const char *const values[] = {node ? service : "", node ? node : ""};
+    PGresult *res = PQexecParams(pg, wb_muc_list_sql, 2, NULL, values, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        wb_store_reason(err, errsize, PQresultErrorMessage(res));
+        PQclear(res);
+        return -1;
+    }
+    const int n = PQntuples(res);
+    for (int i = 0; i < n; i++) {
+        const wb_store_muc_info info = {
+            .id = strtoll(PQgetvalue(res, i, 0), NULL, 10),
+            .service = PQgetvalue(res, i, 1),
+            .node = PQgetvalue(res, i, 2),
+            .owner = PQgetvalue(res, i, 3),
+            .created = strtoll(PQgetvalue(res, i, 4), NULL, 10),
+            .updated = strtoll(PQgetvalue(res, i, 5), NULL, 10),
+            .archived = strtoll(PQgetvalue(res, i, 6), NULL, 10),
+        };
+        fn(arg, &info);
+    }
+    PQclear(res);
+    return n;
+}
+
+int wb_store_muc_delete_sync(wb_pg *pg, const char *service, const char *node, int64_t *id,
+                             char *err, size_t errsize)
+{
+    const char *const values[] = {service, node};
+    PGresult *res = PQexecParams(pg,
+                                 "DELETE FROM muc_rooms WHERE service = $1 AND node = $2 "
+                                 "RETURNING id",
+                                 2, NULL, values, NULL, NULL, 0);
+    int rc = -1;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        rc = PQntuples(res) > 0 ? 1 : 0;
+        *id = rc ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    } else {
+        wb_store_reason(err, errsize, PQresultErrorMessage(res));
+    }
+    PQclear(res);
+    return rc;
 }
 
 /* Opens one row (text format); false when its key or state does not open. */

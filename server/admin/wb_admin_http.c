@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "wb_admin_int.h"
+#include "wb_admin_rooms.h"
 #include "wb_audit.h"
 #include "wb_log.h"
 
@@ -49,6 +50,9 @@ static const wb_admin_route wb_admin_routes[] = {
     {"GET", "/api/v1/admins", "admins.read", "admin.list", true, wb_admin_h_admins_list},
     {"POST", "/api/v1/admins", "admins.write", "admin.create", true, wb_admin_h_admins_create},
     {"DELETE", "/api/v1/admins/{}", "admins.write", "admin.delete", true, wb_admin_h_admin_delete},
+    {"GET", "/api/v1/rooms", "rooms.read", "room.list", true, wb_admin_h_rooms_list},
+    {"GET", "/api/v1/rooms/{}", "rooms.read", "room.read", true, wb_admin_h_room_get},
+    {"DELETE", "/api/v1/rooms/{}", "rooms.write", "room.destroy", true, wb_admin_h_room_delete},
     {"GET", "/api/v1/stats", "stats.read", "stats.read", false, wb_admin_h_stats},
     {"GET", "/api/v1/status", "stats.read", "status.read", false, wb_admin_h_status},
     {"GET", "/api/v1/audit", "audit.read", "audit.list", true, wb_admin_h_audit_list},
@@ -69,7 +73,8 @@ static const wb_admin_route wb_admin_routes[] = {
 
 /* What each role may do; superadmin may do everything. */
 static const char *const wb_admin_operator_perms[] = {
-    "accounts.read", "accounts.write", "sessions.read", "sessions.write", "stats.read", NULL};
+    "accounts.read", "accounts.write", "sessions.read", "sessions.write",
+    "stats.read",    "rooms.read",     "rooms.write",   NULL};
 static const char *const wb_admin_auditor_perms[] = {"audit.read", NULL};
 static const char *const wb_admin_dpo_perms[] = {"gdpr.read", "gdpr.write", NULL};
 

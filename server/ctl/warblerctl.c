@@ -15,6 +15,7 @@
 #include "wb_ctl_keys.h"
 #include "wb_ctl_password.h"
 #include "wb_ctl_retention.h"
+#include "wb_ctl_room.h"
 #include "wb_jid.h"
 #include "wb_store.h"
 #include "wb_store_keys.h"
@@ -31,9 +32,11 @@ typedef struct wb_ctl_args {
     bool invite;    /* "invite" commands rather than "user" ones */
     bool keys;      /* "keys" commands */
     bool retention; /* "retention" commands (in ret) */
+    bool room;      /* "room" commands (in roa) */
     bool audit;     /* "audit" commands (in aud) */
     wb_ctl_audit_args aud;
     wb_ctl_retention_args ret;
+    wb_ctl_room_args roa;
     bool admin; /* "admin" and "apikey" commands (in adm) */
     wb_ctl_admin_args adm;
     const char *cmd; /* user: add, passwd, delete, list; invite: create, list, revoke;
@@ -59,6 +62,8 @@ static void wb_ctl_usage(FILE *out)
           "       warblerctl [-c FILE] retention set JID SECONDS [--with PEER]\n"
           "       warblerctl [-c FILE] retention unset JID [--with PEER]\n"
           "       warblerctl [-c FILE] retention show JID\n"
+          "       warblerctl [-c FILE] room list\n"
+          "       warblerctl [-c FILE] room info|destroy ROOM@SERVICE\n"
           "       warblerctl [-c FILE] admin add NAME --role ROLE [--password-file FILE]\n"
           "       warblerctl [-c FILE] admin list\n"
           "       warblerctl [-c FILE] admin delete NAME\n"
@@ -203,6 +208,11 @@ static int wb_ctl_parse(wb_ctl_args *a, int argc, char **argv)
         a->cmd = "audit";
         return wb_ctl_audit_parse(&a->aud, argc, argv, i + 1);
     }
+    if (i < argc && strcmp(argv[i], "room") == 0) {
+        a->room = true;
+        a->cmd = "room";
+        return wb_ctl_room_parse(&a->roa, argc, argv, i + 1);
+    }
     if (i < argc && strcmp(argv[i], "retention") == 0) {
         a->retention = true;
         a->cmd = "retention";
@@ -312,6 +322,8 @@ static int wb_ctl_run(wb_pg *pg, const wb_ctl_args *a, const wb_config *cfg, wb_
     int rc;
     if (a->invite)
         return wb_ctl_invite(pg, a, cfg, err, errsize);
+    if (a->room)
+        return wb_ctl_room_run(pg, cfg, &a->roa);
     if (a->retention) {
         rc = wb_ctl_retention_run(pg, cfg, &a->ret);
         char detail[WB_JID_PART_MAX * 3 + 48];
@@ -373,7 +385,7 @@ static int wb_ctl_main(const wb_ctl_args *a, const wb_config *cfg)
     int rc = -1;
     wb_pg *pg = NULL;
     wb_vault *vault = NULL;
-    const bool user = !a->invite && !a->keys && !a->retention && !a->admin;
+    const bool user = !a->invite && !a->keys && !a->retention && !a->admin && !a->room;
 
     if (a->keys && strcmp(a->cmd, "init") == 0)
         return wb_ctl_keys_init(cfg);

@@ -1,6 +1,7 @@
 /* libstrophe test client for the integration suite: logs in (STARTTLS or direct TLS), exchanges
- * numbered chat messages, lists the roster, collects offline messages or reads the message archive
- * (XEP-0313). Certificates are trusted. */
+ * numbered chat messages, lists the roster, collects offline messages, reads the message archive
+ * (XEP-0313), or joins a MUC room, speaks and reads the room's archive. Certificates are trusted.
+ */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,12 +18,15 @@ typedef enum wb_sc_mode {
     WB_SC_CHAT,
     WB_SC_ROSTER,
     WB_SC_OFFLINE,
-    WB_SC_MAM
+    WB_SC_MAM,
+    WB_SC_MUC
 } wb_sc_mode;
 
 typedef struct wb_sc_state {
     wb_sc_mode mode;
-    const char *peer; /* chat: the peer; mam: the 'with' filter */
+    const char *peer; /* chat: the peer; mam: the 'with' filter; muc: ROOM/NICK */
+    char room[512];   /* muc: the room's bare JID (the archive queried) */
+    bool joined;      /* muc: the room's self-presence came */
     long n;           /* chat: messages to send and to receive; offline: messages to wait for */
     long seconds;     /* offline: how long to wait at most */
     long received;
@@ -46,7 +50,8 @@ static int wb_sc_usage(void)
                     "       strophe_client chat HOST PORT JID PASS starttls|direct PEER N\n"
                     "       strophe_client roster HOST PORT JID PASS starttls|direct\n"
                     "       strophe_client offline HOST PORT JID PASS starttls|direct COUNT SECS\n"
-                    "       strophe_client mam HOST PORT JID PASS starttls|direct WITH\n");
+                    "       strophe_client mam HOST PORT JID PASS starttls|direct WITH\n"
+                    "       strophe_client muc HOST PORT JID PASS starttls|direct ROOM/NICK N\n");
     return 2;
 }
 
@@ -60,6 +65,19 @@ static bool wb_sc_from_peer(const char *jid, const char *peer)
     if (strcmp(jid, peer) == 0)
         return true;
     return strchr(peer, '/') == NULL && strncmp(jid, peer, len) == 0 && jid[len] == '/';
+}
+
+static int wb_sc_send_mam(xmpp_conn_t *conn, wb_sc_state *st, const char *after);
+static int wb_sc_on_mam_result(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *userdata);
+
+/* muc: every echo came back; now the room's archive, filtered on our nick. */
+static void wb_sc_muc_archive(xmpp_conn_t *conn, wb_sc_state *st)
+{
+    st->received = 0;
+    st->mode = WB_SC_MAM;
+    xmpp_handler_add(conn, wb_sc_on_mam_result, NULL, "message", NULL, st);
+    if (wb_sc_send_mam(conn, st, NULL) != 0)
+        wb_sc_fail(conn, st, "out of memory while querying the room archive");
 }
 
 static int wb_sc_on_message(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *userdata)
@@ -82,7 +100,9 @@ static int wb_sc_on_message(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *user
         snprintf(reason, sizeof(reason), "message %ld out of order or from a stranger (got %.40s)",
                  st->received, body);
         wb_sc_fail(conn, st, reason);
-    } else if (++st->received == st->n) {
+    } else if (++st->received == st->n && st->mode == WB_SC_MUC) {
+        wb_sc_muc_archive(conn, st);
+    } else if (st->received == st->n && st->mode == WB_SC_CHAT) {
         st->done = true;
         xmpp_disconnect(conn);
     }
@@ -100,7 +120,8 @@ static int wb_sc_send_all(xmpp_conn_t *conn, wb_sc_state *st)
         xmpp_stanza_t *msg;
 
         snprintf(id, sizeof(id), "sc%ld", i);
-        msg = xmpp_message_new(ctx, "chat", st->peer, id);
+        msg = st->mode == WB_SC_MUC ? xmpp_message_new(ctx, "groupchat", st->room, id)
+                                    : xmpp_message_new(ctx, "chat", st->peer, id);
         if (msg == NULL)
             return -1;
         snprintf(body, sizeof(body), "msg %ld", i);
@@ -233,11 +254,12 @@ static int wb_sc_send_mam(xmpp_conn_t *conn, wb_sc_state *st, const char *after)
 
     snprintf(id, sizeof(id), "mam%ld", st->received);
     snprintf(xml, sizeof(xml),
-             "<iq type='set' id='%s'><query xmlns='" WB_SC_NS_MAM "' queryid='sc'>"
+             "<iq type='set' id='%s'%s%s%s><query xmlns='" WB_SC_NS_MAM "' queryid='sc'>"
              "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'>"
              "<value>" WB_SC_NS_MAM "</value></field><field var='with'><value>%s</value></field>"
              "</x><set xmlns='" WB_SC_NS_RSM "'><max>7</max>%s%s%s</set></query></iq>",
-             id, st->peer, after ? "<after>" : "", after ? after : "", after ? "</after>" : "");
+             id, st->room[0] ? " to='" : "", st->room, st->room[0] ? "'" : "", st->peer,
+             after ? "<after>" : "", after ? after : "", after ? "</after>" : "");
     iq = xmpp_stanza_new_from_string(ctx, xml);
     if (iq == NULL)
         return -1;
@@ -283,6 +305,39 @@ static int wb_sc_send_presence(xmpp_conn_t *conn)
     return 0;
 }
 
+/* muc: the room's self-presence (or its refusal); then the messages go. */
+static int wb_sc_on_muc_presence(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *userdata)
+{
+    wb_sc_state *st = userdata;
+    const char *from = xmpp_stanza_get_from(stanza), *type = xmpp_stanza_get_type(stanza);
+
+    if (st->joined || from == NULL || strcmp(from, st->peer) != 0)
+        return 1;
+    if (type != NULL && strcmp(type, "error") == 0) {
+        wb_sc_fail(conn, st, "the room refused the join");
+        return 0;
+    }
+    st->joined = true;
+    if (wb_sc_send_all(conn, st) != 0)
+        wb_sc_fail(conn, st, "out of memory while sending");
+    return 1;
+}
+
+static int wb_sc_send_join(xmpp_conn_t *conn, wb_sc_state *st)
+{
+    char xml[1024];
+    snprintf(xml, sizeof(xml),
+             "<presence to='%s'><x xmlns='http://jabber.org/protocol/muc'>"
+             "<history maxstanzas='0'/></x></presence>",
+             st->peer);
+    xmpp_stanza_t *pres = xmpp_stanza_new_from_string(xmpp_conn_get_context(conn), xml);
+    if (pres == NULL)
+        return -1;
+    xmpp_send(conn, pres);
+    xmpp_stanza_release(pres);
+    return 0;
+}
+
 /* Starts the work of the mode once the session is established. */
 static void wb_sc_start(xmpp_conn_t *conn, wb_sc_state *st)
 {
@@ -310,6 +365,12 @@ static void wb_sc_start(xmpp_conn_t *conn, wb_sc_state *st)
         xmpp_handler_add(conn, wb_sc_on_mam_result, NULL, "message", NULL, st);
         if (wb_sc_send_mam(conn, st, NULL) != 0)
             wb_sc_fail(conn, st, "out of memory while querying the archive");
+        return;
+    case WB_SC_MUC:
+        xmpp_handler_add(conn, wb_sc_on_message, NULL, "message", "groupchat", st);
+        xmpp_handler_add(conn, wb_sc_on_muc_presence, NULL, "presence", NULL, st);
+        if (wb_sc_send_join(conn, st) != 0)
+            wb_sc_fail(conn, st, "out of memory while joining");
         return;
     }
 }
@@ -394,6 +455,14 @@ static int wb_sc_parse_args(int argc, char **argv, wb_sc_state *st, long *flags)
         st->mode = WB_SC_MAM;
         st->peer = argv[7];
         return 0;
+    }
+    if (strcmp(argv[1], "muc") == 0 && argc == 9 && strchr(argv[7], '/') != NULL &&
+        strlen(argv[7]) < sizeof(st->room)) {
+        st->mode = WB_SC_MUC;
+        st->peer = argv[7];
+        snprintf(st->room, sizeof(st->room), "%.*s", (int)(strchr(argv[7], '/') - argv[7]),
+                 argv[7]);
+        return wb_sc_parse_count(argv[8], 1000, &st->n);
     }
     if (strcmp(argv[1], "offline") == 0 && argc == 9) {
         st->mode = WB_SC_OFFLINE;

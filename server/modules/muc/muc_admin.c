@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "muc_int.h"
+#include "wb_audit.h"
 #include "wb_log.h"
+#include "wb_store_retention.h"
 
 /* ---- muc#admin ---- */
 
@@ -257,7 +259,11 @@ static void muc_config_form(wb_worker *w, const muc_room *r, const wb_msg *m)
     muc_form_field(&b, "muc#roomconfig_maxusers", "text-single", "Maximum occupants", n);
     snprintf(n, sizeof(n), "%d", c->history_length);
     muc_form_field(&b, "muc#roomconfig_historylength", "text-single", "Messages of history", n);
-    muc_form_bool(&b, "muc#roomconfig_enablelogging", "Public logging", false);
+    muc_form_bool(&b, "muc#roomconfig_enablearchiving", "Archive messages (persistent rooms)",
+                  c->archiving);
+    snprintf(n, sizeof(n), "%lld", (long long)c->expiry);
+    muc_form_field(&b, "warbler#roomconfig_expiry", "text-single",
+                   "Seconds archived messages are kept (0: no limit)", n);
     wb_buf_puts(&b, "</x></query>");
     if (b.failed)
         muc_error(w, m, WB_STE_RESOURCE_CONSTRAINT, NULL);
@@ -309,7 +315,15 @@ static int muc_apply_field(const muc_state *st, muc_rconf *c, int *hist, const c
         c->change_subject = muc_bool_value(v);
     else if (strcmp(var, "muc#roomconfig_allowinvites") == 0)
         c->allow_invites = muc_bool_value(v);
-    else if (strcmp(var, "muc#roomconfig_whois") == 0) {
+    else if (strcmp(var, "muc#roomconfig_enablearchiving") == 0 ||
+             strcmp(var, "muc#roomconfig_enablelogging") == 0)
+        c->archiving = muc_bool_value(v);
+    else if (strcmp(var, "warbler#roomconfig_expiry") == 0) {
+        const long long e = strtoll(v, &end, 10);
+        if (*end || e < 0 || e > WB_RETENTION_MAX_SECONDS)
+            return -1;
+        c->expiry = e;
+    } else if (strcmp(var, "muc#roomconfig_whois") == 0) {
         if (strcmp(v, "anyone") != 0 && strcmp(v, "moderators") != 0)
             return -1;
         c->nonanonymous = strcmp(v, "anyone") == 0;
@@ -393,10 +407,11 @@ static void muc_config_effects(wb_worker *w, muc_room *r, const muc_rconf *old)
     wb_buf_init(&b);
     wb_buf_puts(&b, " from='");
     wb_buf_xml_escape_str(&b, r->jid_s);
-    wb_buf_printf(&b,
-                  "' type='groupchat'><x xmlns='" MUC_NS_USER "'><status code='%d'/></x>"
-                  "</message>",
-                  code);
+    wb_buf_printf(&b, "' type='groupchat'><x xmlns='" MUC_NS_USER "'><status code='%d'/>", code);
+    const bool logged = r->cfg.persistent && r->cfg.archiving;
+    if (logged != (old->persistent && old->archiving)) /* archiving began (170) or ended (171) */
+        wb_buf_printf(&b, "<status code='%d'/>", logged ? 170 : 171);
+    wb_buf_puts(&b, "</x></message>");
     for (const muc_occupant *to = r->occ; to && !b.failed; to = to->next)
         muc_send_tail(w, WB_MSG_MESSAGE, WB_MT_GROUPCHAT, &r->jid, to, b.data, b.len);
     wb_buf_free(&b);
@@ -428,6 +443,54 @@ static void muc_config_submit(wb_worker *w, muc_state *st, muc_room *r, const wb
     muc_persist(w, st, r, m);
 }
 
+/* Every occupant leaves with the destroy element d (XML). */
+static void muc_destroy_notify(wb_worker *w, muc_room *r, const wb_buf *d)
+{
+    for (const muc_occupant *o = r->occ; o && !d->failed; o = o->next) {
+        wb_buf t;
+        wb_jid from;
+        wb_buf_init(&t);
+        wb_buf_puts(&t, " from='");
+        wb_buf_xml_escape_str(&t, r->jid_s);
+        wb_buf_puts(&t, "/");
+        wb_buf_xml_escape_str(&t, o->nick);
+        wb_buf_puts(&t, "' type='unavailable'><x xmlns='" MUC_NS_USER "'><item affiliation='none' "
+                        "role='none'/>");
+        wb_buf_append(&t, d->data, d->len);
+        wb_buf_puts(&t, "<status code='110'/></x></presence>");
+        muc_room_nick_jid(r, o->nick, &from);
+        if (!t.failed)
+            muc_send_tail(w, WB_MSG_PRESENCE, WB_PT_UNAVAILABLE, &from, o, t.data, t.len);
+        wb_buf_free(&t);
+    }
+}
+
+void muc_audit(wb_worker *w, const char *actor, const char *action, const char *room,
+               const char *reason)
+{
+    char who[MUC_JID_BUF + 8] = "system";
+    if (actor)
+        snprintf(who, sizeof(who), "user:%s", actor);
+    const wb_audit_event ev = {
+        .actor = who, .action = action, .target = room, .ok = true, .reason = reason};
+    wb_audit_record(w->srv->audit, &ev);
+}
+
+void muc_room_vanished(wb_worker *w, muc_state *st, muc_wstate *ws, muc_room *r, const char *reason)
+{
+    wb_buf d;
+    wb_buf_init(&d);
+    wb_buf_puts(&d, "<destroy><reason>");
+    wb_buf_xml_escape_str(&d, reason);
+    wb_buf_puts(&d, "</reason></destroy>");
+    muc_destroy_notify(w, r, &d);
+    wb_buf_free(&d);
+    wb_info("muc: room %s destroyed (%s)", r->jid_s, reason);
+    muc_audit(w, NULL, "room.destroy", r->jid_s, reason);
+    r->stored = false; /* its row is already gone */
+    muc_room_drop(w, st, ws, r);
+}
+
 /* XEP-0045 10.9: every occupant leaves with the destroy notice, then the room goes. */
 static void muc_destroy(wb_worker *w, muc_state *st, muc_wstate *ws, muc_room *r, const wb_msg *m,
                         wb_el d)
@@ -454,25 +517,12 @@ static void muc_destroy(wb_worker *w, muc_state *st, muc_wstate *ws, muc_room *r
         wb_buf_puts(&b, "</reason>");
     }
     wb_buf_puts(&b, "</destroy>");
-    for (const muc_occupant *o = r->occ; o && !b.failed; o = o->next) {
-        wb_buf t;
-        wb_jid from;
-        wb_buf_init(&t);
-        wb_buf_puts(&t, " from='");
-        wb_buf_xml_escape_str(&t, r->jid_s);
-        wb_buf_puts(&t, "/");
-        wb_buf_xml_escape_str(&t, o->nick);
-        wb_buf_puts(&t, "' type='unavailable'><x xmlns='" MUC_NS_USER "'><item affiliation='none' "
-                        "role='none'/>");
-        wb_buf_append(&t, b.data, b.len);
-        wb_buf_puts(&t, "<status code='110'/></x></presence>");
-        muc_room_nick_jid(r, o->nick, &from);
-        if (!t.failed)
-            muc_send_tail(w, WB_MSG_PRESENCE, WB_PT_UNAVAILABLE, &from, o, t.data, t.len);
-        wb_buf_free(&t);
-    }
+    muc_destroy_notify(w, r, &b);
     wb_buf_free(&b);
     wb_info("muc: room %s destroyed by its owner", r->jid_s);
+    char owner[MUC_JID_BUF];
+    if (wb_jid_bare(&m->from, owner, sizeof(owner)) >= 0)
+        muc_audit(w, owner, "room.destroy", r->jid_s, NULL);
     wb_modules_reply(w, m, NULL);
     muc_room_drop(w, st, ws, r);
 }

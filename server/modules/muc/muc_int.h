@@ -32,6 +32,14 @@
 #define MUC_NS_DELAY      "urn:xmpp:delay"
 #define MUC_NS_CONFERENCE "jabber:x:conference"
 #define MUC_NS_RSM        "http://jabber.org/protocol/rsm"
+#define MUC_NS_MAM        "urn:xmpp:mam:2"
+#define MUC_NS_FORWARD    "urn:xmpp:forward:0"
+#define MUC_NS_RETRACT    "urn:xmpp:message-retract:1"
+#define MUC_NS_MODERATE   "urn:xmpp:message-moderate:1"
+#define MUC_NS_MODERATE0  "urn:xmpp:message-moderate:0"
+#define MUC_NS_RETRACT0   "urn:xmpp:message-retract:0"
+#define MUC_NS_FASTEN     "urn:xmpp:fasten:0"
+#define MUC_SID_LEN       36 /* a stanza-id: a UUID */
 #define MUC_JID_BUF       (WB_JID_MAX + 1)
 /* Stanza error conditions wb_xmpp_errors.h does not list (RFC 6120 8.3.3.16), for muc_error. */
 #define MUC_STE_REGISTRATION_REQUIRED ((wb_stanza_err)(WB_STE_COUNT + 1))
@@ -85,6 +93,9 @@ typedef struct muc_hist {
                  * without "</message>" */
     size_t len;
     time_t when;
+    char sid[MUC_SID_LEN + 1]; /* its stanza-id */
+    char *author; /* bare real JID of its sender, NULL when unknown (from the archive) */
+    bool gone;    /* retracted or moderated: not sent as history */
 } muc_hist;
 
 typedef struct muc_rconf {
@@ -94,6 +105,8 @@ typedef struct muc_rconf {
     muc_pm allow_pm;
     int max_users;
     int history_length;
+    bool archiving; /* muc#roomconfig_enablearchiving: a persistent room archives (XEP-0313) */
+    int64_t expiry; /* warbler#roomconfig_expiry: seconds archived messages are kept, 0: ever */
 } muc_rconf;
 
 typedef struct muc_room {
@@ -119,6 +132,7 @@ typedef struct muc_room {
 /* Per worker: the rooms it owns (touched by that worker's thread only). */
 typedef struct muc_wstate {
     muc_room *rooms;
+    bool watching; /* the periodic check of stored rooms is armed (muc_persist_watch) */
 } muc_wstate;
 
 /* Shared listing of rooms (for the service's disco#items and per-owner limits), under lock. */
@@ -198,10 +212,40 @@ void muc_message(wb_worker *w, muc_state *st, muc_room *r, const wb_msg *m);
 void muc_occupant_iq(wb_worker *w, muc_room *r, const wb_msg *m);
 void muc_send_history(wb_worker *w, muc_room *r, const muc_occupant *o, const wb_msg *join);
 void muc_send_subject(wb_worker *w, const muc_room *r, const muc_occupant *o);
+/* Broadcasts occupant o's groupchat message m as received (not kept in history or archive). */
+void muc_broadcast_msg(wb_worker *w, muc_room *r, const muc_occupant *o, const wb_msg *m);
+/* Adds an entry to the history ring (sid, author may be NULL). */
+void muc_hist_push(muc_room *r, const char *tail, size_t len, time_t when, const char *sid,
+                   const char *author);
+/* An XEP-0082 date-time as seconds since the epoch; -1 if malformed. */
+time_t muc_parse_stamp(const char *s);
+
+/* ---- muc_mam.c ---- */
+/* Whether r archives its messages now (persistent, stored, archiving on). */
+bool muc_mam_on(const wb_worker *w, const muc_room *r);
+/* Archives one broadcast message of o (tail as in muc_hist, stanza-id sid). */
+void muc_mam_archive(wb_worker *w, muc_room *r, const muc_occupant *o, const char *sid,
+                     const char *tail, size_t len);
+/* iq get/set <query xmlns='urn:xmpp:mam:2'/> to the room. */
+void muc_mam_iq(wb_worker *w, muc_room *r, const wb_msg *m);
+/* iq set <moderate/> (XEP-0425, :1 and :0) to the room. */
+void muc_moderate_iq(wb_worker *w, muc_room *r, const wb_msg *m);
+/* A groupchat message of o carrying <retract/> (XEP-0424): checks o wrote the original, then
+ * broadcasts it and tombstones the original. Returns false when m carries no retraction. */
+bool muc_retract(wb_worker *w, muc_room *r, muc_occupant *o, const wb_msg *m);
+/* Start-up: fills the history of every stored room from its archive. */
+void muc_mam_load_history(muc_state *st, wb_pg *pg);
 
 /* ---- muc_admin.c ---- */
 void muc_admin_iq(wb_worker *w, muc_state *st, muc_wstate *ws, muc_room *r, const wb_msg *m);
 void muc_owner_iq(wb_worker *w, muc_state *st, muc_wstate *ws, muc_room *r, const wb_msg *m);
+/* The room's row is gone (an administrator destroyed it, or its creator's account was deleted):
+ * the occupants get the destroy notice with reason, and r is dropped (freed) from memory. */
+void muc_room_vanished(wb_worker *w, muc_state *st, muc_wstate *ws, muc_room *r,
+                       const char *reason);
+/* An audit event (room creation and destruction); actor: a bare JID, or NULL for the system. */
+void muc_audit(wb_worker *w, const char *actor, const char *action, const char *room,
+               const char *reason);
 
 /* ---- muc_persist.c ---- */
 /* Stores r if it is persistent (or deletes its row if it no longer is); when reply is not NULL,
@@ -210,5 +254,8 @@ void muc_persist(wb_worker *w, muc_state *st, muc_room *r, const wb_msg *reply);
 void muc_persist_delete(wb_worker *w, muc_room *r);
 /* Start-up: loads every stored room onto the worker that owns it. */
 int muc_persist_load(muc_state *st);
+/* Starts, once, w's periodic check (muc.check_interval) that its stored rooms still have their
+ * rows (destroyed by warblerctl, or with their creator's account): those that lost it go. */
+void muc_persist_watch(wb_worker *w, muc_state *st);
 
 #endif

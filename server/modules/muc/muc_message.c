@@ -8,6 +8,7 @@
 
 #include "muc_int.h"
 #include "wb_log.h"
+#include "wb_store_archive.h"
 
 #define MUC_NS_REQUEST MUC_NS "#request"
 
@@ -40,6 +41,18 @@ static bool muc_forged(const muc_room *r, const wb_msg *m)
     return false;
 }
 
+/* Whether m carries an end-to-end encrypted payload (OMEMO, OpenPGP), archived like a body. */
+static bool muc_encrypted(const wb_msg *m)
+{
+    static const char *const ns[] = {"eu.siacs.conversations.axolotl", "urn:xmpp:omemo:2",
+                                     "urn:xmpp:openpgp:0"};
+    for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+        if (wb_st_child(m->xml, 0, "encrypted", ns[i]) >= 0 ||
+            wb_st_child(m->xml, 0, "openpgp", ns[i]) >= 0)
+            return true;
+    return false;
+}
+
 /* Counts one message against the occupant's rate (muc.rate_messages per muc.rate_window). */
 static bool muc_rate_ok(const muc_state *st, muc_occupant *o)
 {
@@ -51,20 +64,17 @@ static bool muc_rate_ok(const muc_state *st, muc_occupant *o)
     return ++o->rate_count <= st->conf.rate_messages;
 }
 
-static void muc_random_id(char *out, size_t size)
-{
-    uint8_t b[12];
-    randombytes_buf(b, sizeof(b));
-    sodium_bin2base64(out, size, b, sizeof(b), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-}
-
-static void muc_hist_add(muc_room *r, const char *tail, size_t len)
+void muc_hist_push(muc_room *r, const char *tail, size_t len, time_t when, const char *sid,
+                   const char *author)
 {
     if (!r->hist_cap)
         return;
-    char *copy = malloc(len + 1);
-    if (!copy)
+    char *copy = malloc(len + 1), *who = author ? strdup(author) : NULL;
+    if (!copy || (author && !who)) {
+        free(copy);
+        free(who);
         return;
+    }
     memcpy(copy, tail, len);
     copy[len] = '\0';
     muc_hist *e;
@@ -74,20 +84,24 @@ static void muc_hist_add(muc_room *r, const char *tail, size_t len)
         e = &r->hist[r->hist_head];
         r->hist_head = (r->hist_head + 1) % r->hist_cap;
         free(e->tail);
+        free(e->author);
     }
     e->tail = copy;
     e->len = len;
-    e->when = time(NULL);
+    e->when = when;
+    e->author = who;
+    e->gone = false;
+    snprintf(e->sid, sizeof(e->sid), "%s", sid ? sid : "");
 }
 
 /* Broadcasts a groupchat message from o (inner: its children as received, or room-made XML). */
 static void muc_broadcast(wb_worker *w, muc_room *r, const muc_occupant *o, const char *id,
                           const char *inner, size_t inner_len, bool keep)
 {
-    char sid[32];
+    char sid[WB_ARCHIVE_UUID_LEN + 1];
     wb_jid from;
     wb_buf tail;
-    muc_random_id(sid, sizeof(sid));
+    wb_store_archive_uuid(sid);
     muc_room_nick_jid(r, o->nick, &from);
     wb_buf_init(&tail);
     wb_buf_puts(&tail, " from='");
@@ -110,8 +124,11 @@ static void muc_broadcast(wb_worker *w, muc_room *r, const muc_occupant *o, cons
     if (!tail.failed) {
         for (const muc_occupant *to = r->occ; to; to = to->next)
             muc_send_tail(w, WB_MSG_MESSAGE, WB_MT_GROUPCHAT, &from, to, tail.data, tail.len);
-        if (keep)
-            muc_hist_add(r, tail.data, hist_len);
+        char author[MUC_JID_BUF];
+        if (keep && wb_jid_bare(&o->real, author, sizeof(author)) >= 0) {
+            muc_hist_push(r, tail.data, hist_len, time(NULL), sid, author);
+            muc_mam_archive(w, r, o, sid, tail.data, hist_len);
+        }
     }
     wb_buf_free(&tail);
 }
@@ -162,7 +179,7 @@ void muc_send_subject(wb_worker *w, const muc_room *r, const muc_occupant *o)
 }
 
 /* An XEP-0082 date-time (UTC or with an offset) as seconds since the epoch; -1 if malformed. */
-static time_t muc_parse_stamp(const char *s)
+time_t muc_parse_stamp(const char *s)
 {
     struct tm tm;
     memset(&tm, 0, sizeof(tm));
@@ -205,6 +222,10 @@ static size_t muc_hist_count(const muc_room *r, const muc_occupant *o, const wb_
     size_t n = 0, chars = 0;
     while (n < r->hist_n) {
         const muc_hist *e = &r->hist[(r->hist_head + r->hist_n - 1 - n) % r->hist_cap];
+        if (e->gone) {
+            n++;
+            continue;
+        }
         /* the stanza as sent: "<message to='...'" + tail + delay + "</message>" */
         const size_t size = 18 + strlen(o->real_s) + e->len + 120 + strlen(r->jid_s);
         if (maxstanzas >= 0 && n >= (size_t)maxstanzas)
@@ -221,11 +242,28 @@ static size_t muc_hist_count(const muc_room *r, const muc_occupant *o, const wb_
     return n;
 }
 
+/* Entries past the room's expiry (warbler#roomconfig_expiry) are no longer history. */
+static void muc_hist_expire(const wb_worker *w, muc_room *r)
+{
+    if (r->cfg.expiry <= 0)
+        return;
+    const int64_t now_ms = (int64_t)time(NULL) * 1000;
+    const int64_t life_ms = r->cfg.expiry * w->srv->cfg->retention_unit_ms;
+    for (size_t i = 0; i < r->hist_n; i++) {
+        muc_hist *e = &r->hist[(r->hist_head + i) % r->hist_cap];
+        if (now_ms - (int64_t)e->when * 1000 >= life_ms)
+            e->gone = true;
+    }
+}
+
 void muc_send_history(wb_worker *w, muc_room *r, const muc_occupant *o, const wb_msg *join)
 {
+    muc_hist_expire(w, r);
     const size_t n = muc_hist_count(r, o, join);
     for (size_t i = r->hist_n - n; i < r->hist_n; i++) {
         const muc_hist *e = &r->hist[(r->hist_head + i) % r->hist_cap];
+        if (e->gone)
+            continue;
         char stamp[32];
         struct tm tm;
         wb_buf b;
@@ -444,11 +482,18 @@ void muc_message(wb_worker *w, muc_state *st, muc_room *r, const wb_msg *m)
         muc_subject_change(w, st, r, o, m, subj);
     } else if (o->role < MUC_ROLE_PARTICIPANT) {
         muc_error(w, m, WB_STE_FORBIDDEN, "Visitors may not speak in this room");
-    } else {
+    } else if (!muc_retract(w, r, o, m)) {
         size_t len;
         const char *inner = muc_inner(m, &len);
-        muc_broadcast(w, r, o, m->id, inner, len, body >= 0);
+        muc_broadcast(w, r, o, m->id, inner, len, body >= 0 || muc_encrypted(m));
     }
+}
+
+void muc_broadcast_msg(wb_worker *w, muc_room *r, const muc_occupant *o, const wb_msg *m)
+{
+    size_t len;
+    const char *inner = muc_inner(m, &len);
+    muc_broadcast(w, r, o, m->id, inner, len, false);
 }
 
 /* An iq to room/nick: XEP-0410 self-ping is answered by the room; nothing else is passed on. */

@@ -1,10 +1,13 @@
 /* Persistent rooms: the room state's format (configuration, subject, affiliations, occupant-id
  * key as escaped "key<TAB>value" lines, sealed by storage/wb_store_muc.c under the room's key),
- * saving after each change and loading at start-up. History stays in memory in this part. */
+ * saving after each change and loading at start-up (history then comes from the room archive,
+ * muc_mam.c). */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <event2/event.h>
 
 #include "muc_int.h"
 #include "wb_log.h"
@@ -50,6 +53,9 @@ static void muc_serialize(const muc_room *r, wb_buf *b)
     muc_put_line(b, "maxusers", num);
     snprintf(num, sizeof(num), "%d", c->history_length);
     muc_put_line(b, "history", num);
+    muc_put_line(b, "archive", c->archiving ? "1" : "0");
+    snprintf(num, sizeof(num), "%lld", (long long)c->expiry);
+    muc_put_line(b, "expiry", num);
     if (r->subject)
         muc_put_line(b, "subject", r->subject);
     if (r->subject_nick)
@@ -122,6 +128,10 @@ static int muc_parse_line(muc_room *r, const char *key, const char *v, int *hist
         c->max_users = atoi(v) > 0 ? atoi(v) : 1;
     else if (strcmp(key, "history") == 0)
         *hist = atoi(v);
+    else if (strcmp(key, "archive") == 0)
+        c->archiving = strcmp(v, "1") == 0;
+    else if (strcmp(key, "expiry") == 0)
+        c->expiry = strtoll(v, NULL, 10) > 0 ? strtoll(v, NULL, 10) : 0;
     else if (strcmp(key, "oidkey") == 0)
         return sodium_hex2bin(r->oid_key, sizeof(r->oid_key), v, strlen(v), NULL, NULL, NULL);
     else if (muc_aff_parse(key, &a) == 0)
@@ -161,21 +171,35 @@ typedef struct muc_save {
     wb_worker *w;
     wb_msg *reply; /* the iq to answer, or NULL */
     char room[MUC_JID_BUF];
+    wb_jid jid;
+    int64_t id;
+    bool save; /* a save (not a delete) */
 } muc_save;
+
+/* A save found the room's row gone (or its creator's account): the room goes from memory. */
+static void muc_save_lost(const muc_save *s)
+{
+    muc_state *st = muc_state_of(s->w->srv);
+    muc_wstate *ws = st ? &st->ws[s->w->idx] : NULL;
+    muc_room *r = ws ? muc_room_find(ws, &s->jid) : NULL;
+    if (r && r->id == s->id)
+        muc_room_vanished(s->w, st, ws, r, "The room was removed from storage");
+}
 
 static void muc_saved(void *arg, wb_store_status status)
 {
     muc_save *s = arg;
-    if (status != WB_STORE_OK)
-        wb_warn("muc: room %s could not be stored (%s); it stays in memory", s->room,
-                status == WB_STORE_NOT_FOUND ? "its creator's account is gone"
-                                             : "database unavailable");
+    if (status == WB_STORE_UNAVAILABLE)
+        wb_warn("muc: room %s could not be stored (database unavailable); it stays in memory",
+                s->room);
     if (s->reply && status == WB_STORE_OK)
         wb_modules_reply(s->w, s->reply, NULL);
     else if (s->reply)
         muc_error(s->w, s->reply, WB_STE_INTERNAL_SERVER_ERROR, "The room could not be stored");
     if (s->reply)
         wb_msg_unref(s->reply);
+    if (status == WB_STORE_NOT_FOUND && s->save)
+        muc_save_lost(s);
     free(s);
 }
 
@@ -187,6 +211,8 @@ static muc_save *muc_save_new(wb_worker *w, const muc_room *r, const wb_msg *rep
     s->w = w;
     s->reply = reply ? wb_msg_ref((wb_msg *)reply) : NULL;
     snprintf(s->room, sizeof(s->room), "%s", r->jid_s);
+    s->jid = r->jid;
+    s->id = r->id;
     return s;
 }
 
@@ -201,12 +227,13 @@ static wb_store_req *muc_save_submit(wb_worker *w, muc_room *r, muc_save *s)
     node[at - r->creator] = '\0';
     if (!r->key && !(r->key = wb_store_muc_key_new(w->srv->vault, r->id)))
         return NULL;
+    s->save = true;
     wb_buf_init(&b);
     muc_serialize(r, &b);
     wb_store_req *req = NULL;
     if (!b.failed)
         req = wb_store_muc_save(w->store, r->key, r->id, r->jid.domain, r->jid.node, at + 1, node,
-                                (const uint8_t *)b.data, b.len, muc_saved, s);
+                                r->stored, (const uint8_t *)b.data, b.len, muc_saved, s);
     if (b.data)
         sodium_memzero(b.data, b.len);
     wb_buf_free(&b);
@@ -242,6 +269,63 @@ void muc_persist_delete(wb_worker *w, muc_room *r)
     if (s && !wb_store_muc_delete(w->store, r->id, muc_saved, s))
         muc_saved(s, WB_STORE_UNAVAILABLE);
     r->stored = false;
+}
+
+/* ---- watching that stored rooms keep their rows ---- */
+
+static void muc_watch_arm(wb_worker *w, const muc_state *st);
+
+static void muc_watch_answer(void *arg, wb_store_status status, const int64_t *ids, size_t n)
+{
+    wb_worker *w = arg;
+    if (status != WB_STORE_OK || w->stopping)
+        return; /* unavailable: the store is closing, or the check comes again at restart */
+    muc_state *st = muc_state_of(w->srv);
+    muc_wstate *ws = &st->ws[w->idx];
+    muc_room *r = ws->rooms;
+    while (r) {
+        muc_room *next = r->next;
+        bool found = !r->stored;
+        for (size_t i = 0; i < n && !found; i++)
+            found = ids[i] == r->id;
+        if (!found)
+            muc_room_vanished(w, st, ws, r, "The room was removed by an administrator");
+        r = next;
+    }
+    muc_watch_arm(w, st);
+}
+
+static void muc_watch_tick(evutil_socket_t fd, short what, void *arg)
+{
+    wb_worker *w = arg;
+    int64_t ids[WB_STORE_MUC_EXIST_MAX];
+    size_t n = 0;
+    (void)fd;
+    (void)what;
+    if (w->stopping)
+        return;
+    muc_state *st = muc_state_of(w->srv);
+    for (const muc_room *r = st->ws[w->idx].rooms; r && n < WB_STORE_MUC_EXIST_MAX; r = r->next)
+        if (r->stored)
+            ids[n++] = r->id;
+    if (!n || !wb_store_muc_exist(w->store, ids, n, muc_watch_answer, w))
+        muc_watch_arm(w, st);
+}
+
+static void muc_watch_arm(wb_worker *w, const muc_state *st)
+{
+    const struct timeval tv = {st->conf.check_interval, 0};
+    if (event_base_once(w->base, -1, EV_TIMEOUT, muc_watch_tick, w, &tv) < 0)
+        wb_warn("muc: cannot arm the check of stored rooms");
+}
+
+void muc_persist_watch(wb_worker *w, muc_state *st)
+{
+    muc_wstate *ws = &st->ws[w->idx];
+    if (ws->watching || !w->srv->vault)
+        return;
+    ws->watching = true;
+    muc_watch_arm(w, st);
 }
 
 /* ---- loading ---- */
@@ -295,6 +379,8 @@ int muc_persist_load(muc_state *st)
     if (!pg)
         return -1;
     const int rc = wb_store_muc_load(pg, st->srv->vault, muc_loaded, st, err, sizeof(err));
+    if (rc == 0)
+        muc_mam_load_history(st, pg);
     wb_store_sync_close(pg);
     if (rc < 0) {
         wb_error("muc: cannot load the stored rooms: %s", err);

@@ -130,6 +130,8 @@ static size_t muc_self_codes(const muc_room *r, const int *extra, size_t n, int 
     out[k++] = 110;
     if (r->cfg.nonanonymous)
         out[k++] = 100;
+    if (r->cfg.persistent && r->cfg.archiving)
+        out[k++] = 170;
     for (size_t i = 0; i < n && k < max; i++)
         out[k++] = extra[i];
     return k;
@@ -265,6 +267,7 @@ static muc_room *muc_create(wb_worker *w, muc_state *st, muc_wstate *ws, const w
     r->locked = wb_st_child(m->xml, 0, "x", MUC_NS) >= 0;
     muc_dir_update(st, r);
     wb_info("muc: room %s created", r->jid_s);
+    muc_audit(w, creator, "room.create", r->jid_s, NULL);
     return r;
 }
 

@@ -33,6 +33,7 @@ muc_room *muc_room_new(muc_state *st, muc_wstate *ws, const wb_jid *jid, const c
     r->cfg.allow_invites = false;
     r->cfg.allow_pm = MUC_PM_ANYONE;
     r->cfg.public_room = true;
+    r->cfg.archiving = true;
     r->cfg.max_users = st->conf.max_occupants;
     if (wb_jid_bare(&r->jid, s, sizeof(s)) < 0 || !(r->jid_s = strdup(s)) ||
         !(r->creator = strdup(creator)) || muc_hist_resize(r, st->conf.history_default) < 0) {
@@ -72,8 +73,10 @@ void muc_occ_free(muc_occupant *o)
 
 static void muc_hist_clear(muc_room *r)
 {
-    for (size_t i = 0; i < r->hist_cap; i++)
+    for (size_t i = 0; i < r->hist_cap; i++) {
         free(r->hist[i].tail);
+        free(r->hist[i].author);
+    }
     free(r->hist);
     r->hist = NULL;
     r->hist_cap = r->hist_head = r->hist_n = 0;
@@ -91,6 +94,7 @@ int muc_hist_resize(muc_room *r, int n)
         if (r->hist_n - i <= (size_t)n) {
             h[k++] = *e;
             e->tail = NULL;
+            e->author = NULL;
         }
     }
     muc_hist_clear(r);
@@ -300,6 +304,12 @@ void muc_room_info(wb_worker *w, const muc_room *r, const wb_msg *m)
     muc_put_feature(&b, MUC_NS "#self-ping-optimization");
     muc_put_feature(&b, MUC_NS "#stable_id"); /* the sender's message id is kept */
     muc_put_feature(&b, MUC_NS "#request");
+    if (c->persistent && c->archiving) {
+        muc_put_feature(&b, MUC_NS_MAM);
+        muc_put_feature(&b, MUC_NS_MODERATE);
+        muc_put_feature(&b, MUC_NS_MODERATE0);
+        muc_put_feature(&b, MUC_NS_RETRACT);
+    }
     muc_put_feature(&b, c->public_room ? "muc_public" : "muc_hidden");
     muc_put_feature(&b, c->persistent ? "muc_persistent" : "muc_temporary");
     muc_put_feature(&b, c->members_only ? "muc_membersonly" : "muc_open");
@@ -320,6 +330,8 @@ void muc_room_info(wb_worker *w, const muc_room *r, const wb_msg *m)
                   c->change_subject ? "1" : "0");
     snprintf(n, sizeof(n), "%d", c->max_users);
     muc_put_field(&b, "muc#roomconfig_maxusers", NULL, n);
+    muc_put_field(&b, "muc#roomconfig_enablearchiving", "Messages are archived",
+                  c->persistent && c->archiving ? "1" : "0");
     wb_buf_puts(&b, "</x></query>");
     if (b.failed)
         muc_error(w, m, WB_STE_RESOURCE_CONSTRAINT, NULL);

@@ -265,6 +265,7 @@ static void muc_room_stanza(wb_worker *w, wb_msg *m)
     muc_state *st = muc_state_of(w->srv);
     muc_wstate *ws = &st->ws[w->idx];
     muc_room *r = muc_room_find(ws, &m->to);
+    muc_persist_watch(w, st);
     if (m->kind == WB_MSG_PRESENCE) {
         muc_presence(w, st, ws, r, m);
         return;
@@ -297,6 +298,10 @@ static void muc_room_stanza(wb_worker *w, wb_msg *m)
         muc_room_items(w, r, m);
     else if (get && strcmp(ns, MUC_NS_PING) == 0)
         wb_modules_reply(w, m, NULL);
+    else if (strcmp(ns, MUC_NS_MAM) == 0)
+        muc_mam_iq(w, r, m);
+    else if (!get && (strcmp(ns, MUC_NS_MODERATE) == 0 || strcmp(ns, MUC_NS_FASTEN) == 0))
+        muc_moderate_iq(w, r, m);
     else
         muc_error(w, m, WB_STE_SERVICE_UNAVAILABLE, NULL);
 }
@@ -336,7 +341,43 @@ void wb_muc_disco_items(const wb_server *srv, const char *host, wb_buf *b)
     }
 }
 
+static void muc_removed_call(wb_worker *w, wb_msg *m)
+{
+    muc_state *st = muc_state_of(w->srv);
+    muc_wstate *ws = &st->ws[w->idx];
+    muc_room *r = muc_room_find(ws, &m->to);
+    if (r)
+        muc_room_vanished(w, st, ws, r, "The room was destroyed by an administrator");
+}
+
+int wb_muc_room_removed(wb_server *srv, const char *room)
+{
+    muc_state *st = muc_state_of(srv);
+    wb_jid jid;
+    if (!st || !st->n_services || wb_jid_parse(&jid, room, strlen(room)) < 0)
+        return -1;
+    wb_msg *m = wb_msg_new(WB_MSG_MESSAGE, WB_MT_NORMAL);
+    if (!m)
+        return -1;
+    jid.resource[0] = '\0';
+    m->to = jid;
+    m->has_to = true;
+    const int rc = wb_worker_post_call(srv->workers[muc_owner_of(st, &jid)], muc_removed_call, m);
+    wb_msg_unref(m);
+    return rc;
+}
+
 /* ---- hooks and life cycle ---- */
+
+/* Any session bound on w: w's check of stored rooms starts (rooms loaded at start-up may have
+ * no stanza for a long time). */
+static void muc_bound(wb_worker *w, wb_c2s *c)
+{
+    muc_state *st = muc_state_of(w->srv);
+    (void)c;
+    if (st && st->n_services)
+        muc_persist_watch(w, st);
+}
 
 static void muc_gone_call(wb_worker *w, wb_msg *m)
 {
@@ -442,6 +483,7 @@ static void muc_shutdown(wb_server *srv, void *state)
 
 const wb_module wb_mod_muc = {
     .name = "muc",
+    .bound = muc_bound,
     .ended = muc_ended,
     .init = muc_init,
     .shutdown = muc_shutdown,

@@ -12,6 +12,10 @@
 /* If m is addressed to a MUC service (or one of its rooms or occupants), takes m (consumed) and
  * returns true; otherwise false and m is untouched. */
 bool wb_muc_route(wb_worker *w, wb_msg *m);
+/* Thread-safe (the admin API): room (a bare room JID) was deleted from storage; its owner worker
+ * tells its occupants and forgets it. 0, or -1 when there is no MUC service or it is no room JID.
+ */
+int wb_muc_room_removed(wb_server *srv, const char *room);
 /* Appends <item jid='SERVICE' name='...'/> for host's MUC service, if it has one. */
 void wb_muc_disco_items(const wb_server *srv, const char *host, wb_buf *b);
 

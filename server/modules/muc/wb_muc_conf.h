@@ -19,6 +19,7 @@ typedef struct wb_muc_conf {
     int rate_window;         /* seconds */
     int history_max;         /* highest muc#roomconfig_historylength (messages kept in memory) */
     int history_default;     /* history length of a new room */
+    int check_interval;      /* seconds between two checks that stored rooms still exist */
 } wb_muc_conf;
 
 /* The MUC options of a configuration loaded by wb_config_load (defaults when the group is
