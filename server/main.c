@@ -19,6 +19,8 @@
 #include "wb_config.h"
 #include "wb_log.h"
 #include "wb_modules.h"
+#include "wb_s2s.h"
+#include "wb_s2s_conf.h"
 #include "wb_server.h"
 #include "wb_store.h"
 #include "wb_vault.h"
@@ -92,9 +94,8 @@ static int wb_listen(wb_main *m)
         return -1;
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         const wb_conf_listener *l = &cfg->listeners[i];
-        if (l->kind != WB_LISTEN_C2S) {
-            wb_warn("listener on port %d: s2s is not available in this version; not listening",
-                    l->port);
+        if (l->kind == WB_LISTEN_S2S && !m->srv.cfg->s2s->enabled) {
+            wb_warn("listener on port %d: s2s.enabled is false; not listening", l->port);
             continue;
         }
         char spec[128];
@@ -195,6 +196,17 @@ static int wb_start_audit(wb_main *m)
     return wb_audit_start(m->srv.audit);
 }
 
+/* Federation's shared state (dialback secret, TLS client context) before the workers start. */
+static int wb_start_s2s(wb_main *m)
+{
+    char err[256];
+    if (wb_s2s_init(&m->srv, err, sizeof(err)) < 0) {
+        wb_error("s2s: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
 static int wb_start_workers(wb_main *m)
 {
     wb_server *srv = &m->srv;
@@ -235,6 +247,7 @@ static void wb_main_free(wb_main *m)
     for (int i = 0; i < m->srv.n_workers; i++)
         wb_worker_free(m->srv.workers[i]);
     wb_modules_shutdown(&m->srv);
+    wb_s2s_free(&m->srv);
     free(m->srv.workers);
     for (size_t i = 0; i < m->n_listeners; i++)
         if (m->listeners[i])
@@ -275,8 +288,8 @@ static int wb_run(wb_main *m)
         evsignal_add(m->sig_term, NULL) < 0 || evsignal_add(m->sig_hup, NULL) < 0)
         return -1;
     if (wb_prepare_storage(m->srv.cfg) < 0 || wb_start_audit(m) < 0 ||
-        wb_modules_init(&m->srv) < 0 || wb_start_workers(m) < 0 || wb_start_admin(m) < 0 ||
-        wb_listen(m) < 0) {
+        wb_modules_init(&m->srv) < 0 || wb_start_s2s(m) < 0 || wb_start_workers(m) < 0 ||
+        wb_start_admin(m) < 0 || wb_listen(m) < 0 || wb_s2s_ctl_start(&m->srv, m->base) < 0) {
         wb_stop_cb(0, 0, m);
         return -1;
     }

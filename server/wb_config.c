@@ -16,10 +16,11 @@
 #include "wb_audit_conf.h"
 #include "wb_push_conf.h"
 #include "wb_jid.h"
+#include "wb_s2s_conf.h"
 
 #define WB_CONF_NAME_MAX 256
 
-typedef enum { OPT_INT, OPT_STR, OPT_BOOL, OPT_STRLIST } opt_type;
+typedef enum { OPT_INT, OPT_STR, OPT_BOOL, OPT_STRLIST, OPT_GROUPLIST } opt_type;
 
 typedef struct opt_spec {
     const char *name;
@@ -130,8 +131,8 @@ static const opt_spec muc_opts[] = {
     {NULL, OPT_INT, 0, 0},
 };
 
-/* The configuration with the options whose struct lives outside wb_config.h (the MUC service,
- * the audit log); wb_config is its first member. */
+/* The configuration with the options whose struct lives outside wb_config.h (the MUC service:
+ * server/modules/muc/wb_muc_conf.h); wb_config is its first member. */
 typedef struct wb_config_full {
     wb_config c;
     wb_muc_conf muc;
@@ -161,6 +162,35 @@ static const opt_spec audit_opts[] = {
     {"retention_days", OPT_INT, 0, 36500},
     {"queue_size", OPT_INT, 1, 1000000},
     {"flush_wait", OPT_INT, 0, 600},
+    {NULL, OPT_INT, 0, 0},
+};
+
+static const opt_spec s2s_opts[] = {
+    {"enabled", OPT_BOOL, 0, 0},
+    {"require_tls", OPT_BOOL, 0, 0},
+    {"dialback", OPT_BOOL, 0, 0},
+    {"bounce_timeout", OPT_INT, 1, 3600},
+    {"idle_timeout", OPT_INT, 1, 86400},
+    {"queue_max", OPT_INT, 1, 100000},
+    {"resolv_conf", OPT_STR, 0, 0},
+    {"hosts_file", OPT_STR, 0, 0},
+    {"secret_file", OPT_STR, 0, 0},
+    {"routes", OPT_GROUPLIST, 0, 0},
+    {"allow", OPT_STRLIST, 0, 0},
+    {"deny", OPT_STRLIST, 0, 0},
+    {"ca_file", OPT_STR, 0, 0},
+    {"require_valid_cert", OPT_BOOL, 0, 0},
+    {"require_valid_cert_for", OPT_STRLIST, 0, 0},
+    {"control_socket", OPT_STR, 0, 0},
+    {"max_connections_per_minute", OPT_INT, 1, 100000},
+    {"max_stanzas_per_second", OPT_INT, 1, 1000000},
+    {NULL, OPT_INT, 0, 0},
+};
+
+static const opt_spec s2s_route_opts[] = {
+    {"domain", OPT_STR, 0, 0},
+    {"host", OPT_STR, 0, 0},
+    {"port", OPT_INT, 1, 65535},
     {NULL, OPT_INT, 0, 0},
 };
 
@@ -217,6 +247,8 @@ static const char *type_name(opt_type t)
         return "a boolean (true or false)";
     case OPT_STRLIST:
         return "an array of strings";
+    case OPT_GROUPLIST:
+        return "a list ( { ... }, ... )";
     }
     return "?";
 }
@@ -248,6 +280,8 @@ static int type_matches(const config_setting_t *s, opt_type t)
         return st == CONFIG_TYPE_BOOL;
     case OPT_STRLIST:
         return is_strlist(s);
+    case OPT_GROUPLIST:
+        return config_setting_is_list(s);
     }
     return 0;
 }
@@ -479,6 +513,13 @@ static void load_retention(wb_config *c, const config_setting_t *g)
     c->retention_unit_ms = (int)get_int(g, "unit_ms", 1000);
 }
 
+static void load_sm(wb_config *c, const config_setting_t *g)
+{
+    c->sm_resume_timeout = (int)get_int(g, "resume_timeout", 300);
+    c->sm_max_queue = (size_t)get_int(g, "max_queue", 500);
+    c->sm_ack_every = (int)get_int(g, "ack_every", 5);
+}
+
 /* The admin API's listener: an address, and HTTPS only with both certificate and key. */
 static int load_admin(loader *ld, wb_config *c, const config_setting_t *g)
 {
@@ -505,13 +546,6 @@ static int load_admin(loader *ld, wb_config *c, const config_setting_t *g)
     if ((get_str(g, "certificate", NULL) != NULL) != (get_str(g, "key", NULL) != NULL))
         report(ld, g, "'admin.certificate' and 'admin.key' must be given together");
     return 0;
-}
-
-static void load_sm(wb_config *c, const config_setting_t *g)
-{
-    c->sm_resume_timeout = (int)get_int(g, "resume_timeout", 300);
-    c->sm_max_queue = (size_t)get_int(g, "max_queue", 500);
-    c->sm_ack_every = (int)get_int(g, "ack_every", 5);
 }
 
 /* The service name pattern must name a domain once "%s" is replaced by a host. */
@@ -792,6 +826,122 @@ static int load_listeners(loader *ld, wb_config *c, const config_setting_t *list
     return 0;
 }
 
+/* s2s.allow / s2s.deny: remote domains, prepared with Nameprep. */
+static int load_s2s_domains(loader *ld, const config_setting_t *g, const char *name, char ***out,
+                            size_t *n_out)
+{
+    const config_setting_t *list = g != NULL ? config_setting_get_member(g, name) : NULL;
+    char prepared[WB_JID_PART_MAX + 1];
+    int i, n;
+
+    if (list == NULL || !is_strlist(list))
+        return 0;
+    n = config_setting_length(list);
+    *out = calloc((size_t)n + 1, sizeof(**out));
+    if (*out == NULL)
+        return -1;
+    for (i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+        const char *d = config_setting_get_string(e);
+
+        if (wb_jid_prep_domain(prepared, d, strlen(d)) < 0) {
+            report(ld, e, "invalid domain '%s' in 's2s.%s'", d, name);
+            continue;
+        }
+        if (((*out)[(*n_out)++] = strdup(prepared)) == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+/* One static route { domain; host; port; } (port 5269 by default). */
+static int load_s2s_route(loader *ld, wb_s2s_conf *s, const config_setting_t *g)
+{
+    wb_s2s_static_route *r = &s->routes[s->n_routes];
+    char prepared[WB_JID_PART_MAX + 1];
+    const char *d = get_str(g, "domain", NULL), *host = get_str(g, "host", NULL);
+
+    if (check_group(ld, g, s2s_route_opts) < 0)
+        return 0;
+    if (d == NULL || host == NULL || host[0] == '\0') {
+        report(ld, g, "an s2s route needs 'domain' and 'host'");
+        return 0;
+    }
+    if (wb_jid_prep_domain(prepared, d, strlen(d)) < 0) {
+        report(ld, anchor(g, "domain"), "invalid domain '%s' in an s2s route", d);
+        return 0;
+    }
+    if (wb_s2s_conf_route(s, prepared) != NULL) {
+        report(ld, anchor(g, "domain"), "duplicate s2s route for '%s'", prepared);
+        return 0;
+    }
+    r->port = (int)get_int(g, "port", 5269);
+    r->domain = strdup(prepared);
+    r->host = strdup(host);
+    s->n_routes++;
+    return r->domain != NULL && r->host != NULL ? 0 : -1;
+}
+
+static int load_s2s_routes(loader *ld, wb_s2s_conf *s, const config_setting_t *g)
+{
+    const config_setting_t *list = g != NULL ? config_setting_get_member(g, "routes") : NULL;
+    int i, n;
+
+    if (list == NULL || !config_setting_is_list(list))
+        return 0;
+    n = config_setting_length(list);
+    s->routes = calloc((size_t)n + 1, sizeof(*s->routes));
+    if (s->routes == NULL)
+        return -1;
+    for (i = 0; i < n; i++) {
+        if (load_s2s_route(ld, s, config_setting_get_elem(list, (unsigned)i)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The s2s group (docs/federation.md); the dialback secret sits by the master key by default. */
+static int load_s2s(loader *ld, wb_config *c, const config_setting_t *g)
+{
+    wb_s2s_conf *s = calloc(1, sizeof(*s));
+    const char *secret = get_str(g, "secret_file", NULL);
+
+    if (s == NULL)
+        return -1;
+    c->s2s = s;
+    s->enabled = get_bool(g, "enabled", false);
+    s->require_tls = get_bool(g, "require_tls", true);
+    s->dialback = get_bool(g, "dialback", true);
+    s->require_cert = get_bool(g, "require_valid_cert", false);
+    if (get_str(g, "ca_file", NULL) != NULL &&
+        (s->ca_file = resolve_path(ld, g, "ca_file", get_str(g, "ca_file", NULL))) == NULL &&
+        ld->errors == 0)
+        return -1;
+    s->bounce_timeout = (int)get_int(g, "bounce_timeout", 30);
+    s->idle_timeout = (int)get_int(g, "idle_timeout", 600);
+    s->queue_max = (int)get_int(g, "queue_max", 1000);
+    s->conn_per_minute = (int)get_int(g, "max_connections_per_minute", 60);
+    s->stanzas_per_second = (int)get_int(g, "max_stanzas_per_second", 500);
+    s->resolv_conf = strdup(get_str(g, "resolv_conf", "/etc/resolv.conf"));
+    s->hosts_file = strdup(get_str(g, "hosts_file", "/etc/hosts"));
+    s->control_socket =
+        resolve_path(ld, g, "control_socket", get_str(g, "control_socket", "warblerd-ctl.sock"));
+    if (secret != NULL)
+        s->secret_file = resolve_path(ld, g, "secret_file", secret);
+    else if (c->key_file != NULL && asprintf(&s->secret_file, "%s.dialback", c->key_file) < 0)
+        s->secret_file = NULL;
+    if (s->resolv_conf == NULL || s->hosts_file == NULL || s->control_socket == NULL ||
+        (s->secret_file == NULL && ld->errors == 0))
+        return -1;
+    if (load_s2s_routes(ld, s, g) < 0 ||
+        load_s2s_domains(ld, g, "allow", &s->allow, &s->n_allow) < 0)
+        return -1;
+    if (load_s2s_domains(ld, g, "deny", &s->deny, &s->n_deny) < 0)
+        return -1;
+    return load_s2s_domains(ld, g, "require_valid_cert_for", &s->cert_domains, &s->n_cert_domains);
+}
+
+/* The URLs handed out: public_url, or derived from the listener. */
 /* Top level: reports unknown groups and checks each known group; a group that is not a group
  * is replaced by NULL (defaults) so that loading can go on and report more problems. */
 static const config_setting_t *group_of(loader *ld, const config_t *cfg, const char *name,
@@ -806,9 +956,10 @@ static const config_setting_t *group_of(loader *ld, const config_t *cfg, const c
 
 static void check_top_level(loader *ld, const config_t *cfg)
 {
-    static const char *const groups[] = {
-        "server",    "storage", "hosts", "listeners", "c2s", "limits", "sasl", "register",
-        "retention", "admin",   "audit", "muc",       "sm",  "csi",    "push", NULL};
+    static const char *const groups[] = {"server", "storage", "hosts",    "listeners", "c2s",
+                                         "limits", "sasl",    "register", "retention", "admin",
+                                         "sm",     "muc",     "s2s",      "audit",     "csi",
+                                         "push",   NULL};
     const config_setting_t *root = config_root_setting(cfg);
     int i, n = config_setting_length(root);
 
@@ -835,10 +986,12 @@ static int load_all(loader *ld, wb_config *c, const config_t *cfg)
     load_limits(c, group_of(ld, cfg, "limits", limits_opts));
     load_register(c, group_of(ld, cfg, "register", register_opts));
     load_retention(c, group_of(ld, cfg, "retention", retention_opts));
-    load_sm(c, group_of(ld, cfg, "sm", sm_opts));
+    if (load_s2s(ld, c, group_of(ld, cfg, "s2s", s2s_opts)) < 0)
+        return -1;
+    load_muc(ld, &((wb_config_full *)c)->muc, group_of(ld, cfg, "muc", muc_opts));
     load_csi_push((wb_config_full *)c, group_of(ld, cfg, "csi", csi_opts),
                   group_of(ld, cfg, "push", push_opts));
-    load_muc(ld, &((wb_config_full *)c)->muc, group_of(ld, cfg, "muc", muc_opts));
+    load_sm(c, group_of(ld, cfg, "sm", sm_opts));
     if (load_audit(ld, c, &((wb_config_full *)c)->audit, group_of(ld, cfg, "audit", audit_opts)) <
         0)
         return -1;
@@ -903,7 +1056,7 @@ wb_config *wb_config_load(const char *path)
         fprintf(stderr, "%s:0: cannot open: %s\n", path, strerror(errno));
         return NULL;
     }
-    c = calloc(1, sizeof(wb_config_full)); /* wb_config_muc(), _audit() read past *c */
+    c = calloc(1, sizeof(wb_config_full)); /* wb_config_muc() reads past *c */
     if (c == NULL)
         return NULL;
     config_init(&cfg);
@@ -950,6 +1103,7 @@ void wb_config_free(wb_config *c)
     for (i = 0; i < c->n_mechanisms; i++)
         free(c->mechanisms[i]);
     free(c->mechanisms);
+    wb_s2s_conf_free(c->s2s);
     free(c);
 }
 

@@ -65,6 +65,8 @@ typedef struct wb_config {
     int retention_sweep_interval; /* seconds between two sweeps */
     int retention_batch;          /* rows erased per table per sweep statement */
     int retention_unit_ms;        /* milliseconds per "second" of every retention and timer */
+    /* s2s: federation (server/s2s/wb_s2s_conf.h), always set after a successful load */
+    struct wb_s2s_conf *s2s;
     /* admin: the REST admin API (server/admin/) */
     bool admin_enabled;       /* off by default */
     char *admin_listen;       /* address, default "127.0.0.1" */

@@ -1,9 +1,10 @@
 /* Operational metrics: relaxed atomic counters and a fixed-bucket latency histogram, and their
- * Prometheus text rendering. Not for anything about a user: no JIDs, no addresses, no labels. */
+ * Prometheus text. Nothing about a user: no JIDs, no addresses, labels only of fixed kinds. */
 #include "wb_metrics.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <string.h>
 #include <time.h>
 
 /* Histogram upper bounds in microseconds (the last bucket is +Inf). */
@@ -18,8 +19,10 @@ static _Atomic uint64_t wb_metrics_buckets[WB_METRICS_N_BOUNDS + 1];
 static _Atomic uint64_t wb_metrics_lat_sum; /* microseconds */
 static _Atomic uint64_t wb_metrics_lat_count;
 
+/* kind: the fixed label value of a counter in a labelled family (NULL: no label); the members
+ * of a family are consecutive and share name and help. */
 static const struct {
-    const char *name, *help;
+    const char *name, *help, *kind;
 } wb_metrics_names[WB_METRIC_COUNT] = {
     [WB_METRIC_LOGINS] = {"warbler_c2s_logins_total", "Successful client authentications."},
     [WB_METRIC_LOGIN_FAILURES] = {"warbler_c2s_login_failures_total",
@@ -29,12 +32,28 @@ static const struct {
                                   "Messages written to message archives."},
     [WB_METRIC_STORE_FAILURES] = {"warbler_storage_failures_total",
                                   "Storage requests lost with the database connection."},
+    [WB_METRIC_RETENTION_SWEEPS] = {"warbler_retention_sweeps_total",
+                                    "Retention sweeps completed."},
+    [WB_METRIC_RETENTION_SWEEP_FAILURES] = {"warbler_retention_sweep_failures_total",
+                                            "Retention sweeps given up (database unavailable)."},
+    [WB_METRIC_RETENTION_ERASED_ARCHIVE] = {"warbler_retention_erased_total",
+                                            "Messages erased by retention and timers.", "archive"},
+    [WB_METRIC_RETENTION_ERASED_OFFLINE] = {"warbler_retention_erased_total",
+                                            "Messages erased by retention and timers.", "offline"},
+    [WB_METRIC_RETENTION_ERASED_ROOMS] = {"warbler_retention_erased_total",
+                                          "Messages erased by retention and timers.", "rooms"},
 };
 
 void wb_metrics_inc(wb_metric m)
 {
     if ((unsigned)m < WB_METRIC_COUNT)
         atomic_fetch_add_explicit(&wb_metrics_counters[m], 1, memory_order_relaxed);
+}
+
+void wb_metrics_add(wb_metric m, uint64_t n)
+{
+    if ((unsigned)m < WB_METRIC_COUNT && n > 0)
+        atomic_fetch_add_explicit(&wb_metrics_counters[m], n, memory_order_relaxed);
 }
 
 uint64_t wb_metrics_now_us(void)
@@ -87,12 +106,24 @@ static void wb_metrics_histogram(wb_buf *out)
                   (unsigned long long)cum);
 }
 
+/* One counter: its HELP and TYPE lines unless it continues the family of the one before. */
+static void wb_metrics_counter(wb_buf *out, size_t i)
+{
+    const char *name = wb_metrics_names[i].name, *kind = wb_metrics_names[i].kind;
+    const unsigned long long v = (unsigned long long)wb_metrics_get((wb_metric)i);
+    if (i == 0 || strcmp(wb_metrics_names[i - 1].name, name) != 0)
+        wb_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", name, wb_metrics_names[i].help,
+                      name);
+    if (kind != NULL)
+        wb_buf_printf(out, "%s{kind=\"%s\"} %llu\n", name, kind, v);
+    else
+        wb_buf_printf(out, "%s %llu\n", name, v);
+}
+
 int wb_metrics_render(wb_buf *out, const wb_metrics_gauges *g)
 {
     for (size_t i = 0; i < WB_METRIC_COUNT; i++)
-        wb_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", wb_metrics_names[i].name,
-                      wb_metrics_names[i].help, wb_metrics_names[i].name, wb_metrics_names[i].name,
-                      (unsigned long long)wb_metrics_get((wb_metric)i));
+        wb_metrics_counter(out, i);
     wb_metrics_histogram(out);
     wb_metrics_gauge(out, "warbler_sessions", "Bound client sessions.", (long long)g->sessions);
     wb_metrics_gauge(out, "warbler_uptime_seconds", "Seconds since the server started.",

@@ -1,6 +1,7 @@
 /* wb_router: delivery rules for local accounts (RFC 6121 section 8) on the model only; the bytes
  * delivered are the ones the adapter prepared, never re-serialised here. */
 #include "wb_router.h"
+#include "wb_s2s.h"
 
 #include <string.h>
 
@@ -128,8 +129,8 @@ void wb_route(wb_worker *w, wb_msg *m)
     } else if (wb_muc_route(w, m)) {
         return; /* a MUC service, its rooms and occupants (server/modules/muc/) */
     } else if (!wb_server_serves(w->srv, m->to.domain)) {
-        /* Federation is not there yet: every remote domain is unreachable. */
-        wb_route_error(w, m, WB_STE_REMOTE_SERVER_NOT_FOUND, NULL);
+        wb_s2s_route(w, m); /* federation (server/s2s/): consumes m */
+        return;
     } else if (!wb_jid_has_node(&m->to)) {
         if (wb_jid_has_resource(&m->to))
             wb_route_error(w, m, WB_STE_SERVICE_UNAVAILABLE, NULL);

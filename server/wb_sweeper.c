@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "wb_log.h"
+#include "wb_metrics.h"
 #include "wb_store.h"
 #include "wb_store_muc_archive.h"
 #include "wb_store_retention.h"
@@ -31,6 +32,12 @@ struct wb_sweeper {
 
 static void wb_sweeper_next(wb_sweeper *sw);
 
+/* A sweep given up: in the totals and in the process metrics. */
+static void wb_sweeper_failed(wb_sweeper *sw)
+{
+    __atomic_add_fetch(&sw->failures, 1, __ATOMIC_RELAXED);
+    wb_metrics_inc(WB_METRIC_RETENTION_SWEEP_FAILURES);
+}
 static void wb_sweeper_rooms(wb_sweeper *sw);
 
 /* Room archives (storage/wb_store_muc_archive.c): rows past their room's expiry, in batches. */
@@ -38,8 +45,9 @@ static void wb_sweeper_rooms_done(void *arg, wb_store_status status, uint64_t n)
 {
     wb_sweeper *sw = arg;
     if (status == WB_STORE_UNAVAILABLE)
-        __atomic_add_fetch(&sw->failures, 1, __ATOMIC_RELAXED);
+        wb_sweeper_failed(sw);
     __atomic_add_fetch(&sw->archived, n, __ATOMIC_RELAXED);
+    wb_metrics_add(WB_METRIC_RETENTION_ERASED_ROOMS, n);
     sw->run_rooms += n;
     if (!sw->stopping && status == WB_STORE_OK && n >= (uint64_t)sw->args.batch) {
         wb_sweeper_rooms(sw);
@@ -65,11 +73,12 @@ static void wb_sweeper_rooms(wb_sweeper *sw)
 static void wb_sweeper_finish(wb_sweeper *sw)
 {
     __atomic_add_fetch(&sw->sweeps, 1, __ATOMIC_RELAXED);
+    wb_metrics_inc(WB_METRIC_RETENTION_SWEEPS);
     if (sw->run_archived > 0 || sw->run_queued > 0)
         wb_info("sweeper: erased %llu archived and %llu queued messages",
                 (unsigned long long)sw->run_archived, (unsigned long long)sw->run_queued);
     sw->run_rooms = 0;
-    wb_sweeper_rooms(sw); /* then room archives */
+    wb_sweeper_rooms(sw);
 }
 
 static void wb_sweeper_done(void *arg, wb_store_status status, uint64_t archived, uint64_t queued)
@@ -80,7 +89,7 @@ static void wb_sweeper_done(void *arg, wb_store_status status, uint64_t archived
         return;
     }
     if (status != WB_STORE_OK) {
-        __atomic_add_fetch(&sw->failures, 1, __ATOMIC_RELAXED);
+        wb_sweeper_failed(sw);
         wb_warn("sweeper: sweep failed (database unavailable), trying again at the next interval");
         sw->busy = false;
         return;
@@ -97,7 +106,7 @@ static void wb_sweeper_done(void *arg, wb_store_status status, uint64_t archived
 static void wb_sweeper_next(wb_sweeper *sw)
 {
     if (wb_store_retention_sweep_run(sw->store, &sw->args, wb_sweeper_done, sw) == NULL) {
-        __atomic_add_fetch(&sw->failures, 1, __ATOMIC_RELAXED);
+        wb_sweeper_failed(sw);
         wb_warn("sweeper: could not queue a sweep");
         sw->busy = false;
     }
@@ -189,6 +198,8 @@ void wb_sweeper_count(wb_sweeper *sw, uint64_t archived, uint64_t queued)
 {
     __atomic_add_fetch(&sw->archived, archived, __ATOMIC_RELAXED);
     __atomic_add_fetch(&sw->queued, queued, __ATOMIC_RELAXED);
+    wb_metrics_add(WB_METRIC_RETENTION_ERASED_ARCHIVE, archived);
+    wb_metrics_add(WB_METRIC_RETENTION_ERASED_OFFLINE, queued);
 }
 
 void wb_sweeper_counters_get(const wb_sweeper *sw, wb_sweeper_counters *out)

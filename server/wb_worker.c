@@ -12,6 +12,7 @@
 
 #include "wb_c2s.h"
 #include "wb_log.h"
+#include "wb_s2s.h"
 #include "wb_store.h"
 #include "wb_xmpp_errors.h"
 
@@ -160,6 +161,7 @@ static void wb_worker_begin_stop(wb_worker *w)
     if (w->stopping)
         return;
     w->stopping = true;
+    wb_s2s_worker_stop(w);
     wb_c2s *c = w->sessions;
     while (c) {
         wb_c2s *next = wb_c2s_next(c);
@@ -198,6 +200,8 @@ static void wb_worker_handle(wb_worker *w, wb_mb_item *it)
     case WB_MB_ACCEPT:
         if (w->stopping)
             close(it->fd);
+        else if (it->lis->kind == WB_LISTEN_S2S)
+            wb_s2s_accept(w, it->fd, it->lis, it->peer);
         else
             wb_c2s_new(w, it->fd, it->lis, it->peer);
         break;
@@ -213,6 +217,8 @@ static void wb_worker_handle(wb_worker *w, wb_mb_item *it)
     case WB_MB_CLOSE:
         if ((c = wb_worker_session(w, it->sid)))
             wb_worker_close_session(w, c, it);
+        else
+            wb_s2s_close_id(w, it->sid); /* s2s streams share the id space */
         break;
     case WB_MB_STOP:
         wb_worker_begin_stop(w);
@@ -292,6 +298,7 @@ static void *wb_worker_main(void *arg)
     /* Sessions still open after the grace period are dropped without waiting any longer. */
     while (w->sessions)
         wb_c2s_free(w->sessions);
+    wb_s2s_worker_end(w);
     return NULL;
 }
 

@@ -445,8 +445,12 @@ wb_sa_rc wb_store_admin_authenticate(wb_pg *pg, const char *bearer, wb_store_adm
     wb_sa_hash(bearer, hash);
     const char *const values[] = {(const char *)hash};
     const int lengths[] = {sizeof(hash)};
-    const char *sql = apikey ? "SELECT name, role FROM admin_apikeys WHERE hash = $1 "
-                               "AND (expires_at IS NULL OR expires_at > now())"
+    /* An API key's last use is noted at most once a minute (one write, not one per call). */
+    const char *sql = apikey ? "WITH k AS (SELECT id, name, role, last_used_at FROM admin_apikeys "
+                               "WHERE hash = $1 AND (expires_at IS NULL OR expires_at > now())), "
+                               "u AS (UPDATE admin_apikeys SET last_used_at = now() WHERE id IN "
+                               "(SELECT id FROM k WHERE last_used_at IS NULL OR last_used_at < "
+                               "now() - interval '1 minute')) SELECT name, role FROM k"
                              : "SELECT u.name, u.role FROM admin_tokens t JOIN admin_users u "
                                "ON u.id = t.admin_id WHERE t.hash = $1 AND NOT t.revoked "
                                "AND t.expires_at > now() AND NOT u.disabled";
@@ -513,6 +517,66 @@ wb_sa_rc wb_store_admin_apikey_create(wb_pg *pg, const char *name, const char *r
         return WB_SA_EXISTS;
     }
     return WB_SA_OK;
+}
+
+wb_sa_rc wb_store_admin_set_disabled(wb_pg *pg, const char *name, bool disabled, char *err,
+                                     size_t errsize)
+{
+    const char *const values[] = {name, disabled ? "true" : "false"};
+    PGresult *res = wb_sa_run(pg,
+                              "WITH u AS (UPDATE admin_users SET disabled = $2::boolean "
+                              "WHERE name = $1 RETURNING id), "
+                              "t AS (UPDATE admin_tokens SET revoked = true WHERE $2::boolean "
+                              "AND admin_id IN (SELECT id FROM u) RETURNING admin_id) "
+                              "SELECT id, (SELECT count(*) FROM t) FROM u",
+                              2, values, NULL, PGRES_TUPLES_OK, err, errsize);
+    if (res == NULL)
+        return WB_SA_ERROR;
+    const int n = PQntuples(res);
+    PQclear(res);
+    if (n == 0)
+        snprintf(err, errsize, "no such admin %s", name);
+    return n ? WB_SA_OK : WB_SA_NOT_FOUND;
+}
+
+int wb_store_admin_apikey_list(wb_pg *pg, void (*fn)(void *arg, const wb_store_apikey_info *k),
+                               void *arg, char *err, size_t errsize)
+{
+    char sql[768];
+    snprintf(sql, sizeof(sql),
+             "SELECT name, role, " WB_SA_ISO_TIME ", coalesce(" WB_SA_ISO_TIME ", ''), "
+             "coalesce(expires_at <= now(), false), coalesce(" WB_SA_ISO_TIME ", '') "
+             "FROM admin_apikeys ORDER BY name",
+             "created_at", "expires_at", "last_used_at");
+    PGresult *res = wb_sa_run(pg, sql, 0, NULL, NULL, PGRES_TUPLES_OK, err, errsize);
+    if (res == NULL)
+        return -1;
+    for (int i = 0; i < PQntuples(res); i++) {
+        wb_store_apikey_info k;
+        wb_sa_copy(k.name, sizeof(k.name), PQgetvalue(res, i, 0));
+        wb_sa_copy(k.role, sizeof(k.role), PQgetvalue(res, i, 1));
+        wb_sa_copy(k.created_at, sizeof(k.created_at), PQgetvalue(res, i, 2));
+        wb_sa_copy(k.expires_at, sizeof(k.expires_at), PQgetvalue(res, i, 3));
+        k.expired = PQgetvalue(res, i, 4)[0] == 't';
+        wb_sa_copy(k.last_used_at, sizeof(k.last_used_at), PQgetvalue(res, i, 5));
+        fn(arg, &k);
+    }
+    PQclear(res);
+    return 0;
+}
+
+wb_sa_rc wb_store_admin_apikey_revoke(wb_pg *pg, const char *name, char *err, size_t errsize)
+{
+    const char *const values[] = {name};
+    PGresult *res = wb_sa_run(pg, "DELETE FROM admin_apikeys WHERE name = $1 RETURNING id", 1,
+                              values, NULL, PGRES_TUPLES_OK, err, errsize);
+    if (res == NULL)
+        return WB_SA_ERROR;
+    const int n = PQntuples(res);
+    PQclear(res);
+    if (n == 0)
+        snprintf(err, errsize, "no such API key %s", name);
+    return n ? WB_SA_OK : WB_SA_NOT_FOUND;
 }
 
 /* ---- master-key rotation ---- */

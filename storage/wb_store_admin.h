@@ -84,6 +84,25 @@ wb_sa_rc wb_store_admin_apikey_create(wb_pg *pg, const char *name, const char *r
                                       char key[WB_SA_TOKEN_MAX], char expires_at[WB_SA_TIME_MAX],
                                       char *err, size_t errsize);
 
+/* Sets or clears an admin's disabled flag; disabling also revokes its login tokens (a disabled
+ * admin cannot log in and its tokens fail). NOT_FOUND when there is no such admin. */
+wb_sa_rc wb_store_admin_set_disabled(wb_pg *pg, const char *name, bool disabled, char *err,
+                                     size_t errsize);
+
+typedef struct wb_store_apikey_info {
+    char name[WB_SA_NAME_MAX + 1];
+    char role[WB_SA_ROLE_MAX];
+    char created_at[WB_SA_TIME_MAX];
+    char expires_at[WB_SA_TIME_MAX];   /* "" when it never expires */
+    char last_used_at[WB_SA_TIME_MAX]; /* "" when never used; to the minute */
+    bool expired;
+} wb_store_apikey_info;
+/* Calls fn for each API key by name (never the key: only its hash is stored). 0 or -1 (err). */
+int wb_store_admin_apikey_list(wb_pg *pg, void (*fn)(void *arg, const wb_store_apikey_info *k),
+                               void *arg, char *err, size_t errsize);
+/* Deletes an API key: further use is refused. NOT_FOUND when there is no such key. */
+wb_sa_rc wb_store_admin_apikey_revoke(wb_pg *pg, const char *name, char *err, size_t errsize);
+
 /* Master-key rotation (warblerctl keys rotate-master, before the old key goes): re-wraps every
  * admin's TOTP data key not yet under the vault's next master key. How many, or -1 (err). */
 int wb_store_admin_keys_rewrap(wb_pg *pg, wb_vault *v, char *err, size_t errsize);

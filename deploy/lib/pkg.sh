@@ -4,10 +4,10 @@
 # Packages needed to build and run Warbler.
 WB_PKGS_RUNTIME=(build-essential cmake pkg-config libevent-dev libssl-dev libexpat1-dev
     libsodium-dev libpq-dev libconfig-dev libidn-dev libcmocka-dev libstrophe-dev
-    libmicrohttpd-dev libjansson-dev liboath-dev postgresql openssl)
+    libmicrohttpd-dev libjansson-dev liboath-dev libunbound-dev postgresql openssl)
 # Extra packages needed only by tests/run.
 WB_PKGS_TEST=(python3-slixmpp python3-omemo python3-oldmemo python3-twomemo clang
-    libclang-rt-14-dev chromium nodejs npm)
+    libclang-rt-14-dev prosody chromium nodejs npm)
 
 wb_pkg_missing() {
     local p

@@ -100,5 +100,21 @@ void wb_admin_h_audit_verify(wb_admin_req *r);
 void wb_admin_h_metrics(wb_admin_req *r);
 void wb_admin_h_status(wb_admin_req *r);
 void wb_admin_h_console(wb_admin_req *r);
+/* wb_admin_invites.c, wb_admin_retention.c, wb_admin_keys.c */
+void wb_admin_h_invites_list(wb_admin_req *r);
+void wb_admin_h_invites_create(wb_admin_req *r);
+void wb_admin_h_invite_revoke(wb_admin_req *r);
+void wb_admin_h_retention_default_get(wb_admin_req *r);
+void wb_admin_h_retention_default_put(wb_admin_req *r);
+void wb_admin_h_retention_account_get(wb_admin_req *r);
+void wb_admin_h_retention_account_put(wb_admin_req *r);
+void wb_admin_h_retention_account_delete(wb_admin_req *r);
+void wb_admin_h_retention_peer_get(wb_admin_req *r);
+void wb_admin_h_retention_peer_put(wb_admin_req *r);
+void wb_admin_h_retention_peer_delete(wb_admin_req *r);
+void wb_admin_h_apikeys_list(wb_admin_req *r);
+void wb_admin_h_apikey_revoke(wb_admin_req *r);
+void wb_admin_h_admin_disable(wb_admin_req *r);
+void wb_admin_h_admin_enable(wb_admin_req *r);
 
 #endif

@@ -16,6 +16,7 @@
 #include "wb_ctl_password.h"
 #include "wb_ctl_retention.h"
 #include "wb_ctl_room.h"
+#include "wb_ctl_s2s.h"
 #include "wb_jid.h"
 #include "wb_store.h"
 #include "wb_store_keys.h"
@@ -33,9 +34,11 @@ typedef struct wb_ctl_args {
     bool keys;      /* "keys" commands */
     bool retention; /* "retention" commands (in ret) */
     bool room;      /* "room" commands (in roa) */
+    bool s2s;       /* "s2s" commands (in s2sa): asked of the running daemon */
     bool audit;     /* "audit" commands (in aud) */
     wb_ctl_audit_args aud;
     wb_ctl_retention_args ret;
+    wb_ctl_s2s_args s2sa;
     wb_ctl_room_args roa;
     bool admin; /* "admin" and "apikey" commands (in adm) */
     wb_ctl_admin_args adm;
@@ -64,10 +67,14 @@ static void wb_ctl_usage(FILE *out)
           "       warblerctl [-c FILE] retention show JID\n"
           "       warblerctl [-c FILE] room list\n"
           "       warblerctl [-c FILE] room info|destroy ROOM@SERVICE\n"
+          "       warblerctl [-c FILE] s2s list\n"
+          "       warblerctl [-c FILE] s2s close DOMAIN\n"
           "       warblerctl [-c FILE] admin add NAME --role ROLE [--password-file FILE]\n"
           "       warblerctl [-c FILE] admin list\n"
-          "       warblerctl [-c FILE] admin delete NAME\n"
+          "       warblerctl [-c FILE] admin delete|disable|enable NAME\n"
           "       warblerctl [-c FILE] apikey add NAME --role ROLE [--expires DAYS]\n"
+          "       warblerctl [-c FILE] apikey list\n"
+          "       warblerctl [-c FILE] apikey revoke NAME\n"
           "       warblerctl --help\n",
           out);
     fputs(wb_ctl_audit_usage, out);
@@ -84,7 +91,9 @@ static void wb_ctl_usage(FILE *out)
           "erased from the archive and the offline queue SECONDS after they arrived (0: kept\n"
           "forever); unset falls back to the account's setting, then the server default.\n"
           "admin add creates a REST API admin (ROLE: superadmin, operator, auditor, dpo) and\n"
-          "prints its TOTP provisioning URI once; apikey add prints a new API key once.\n",
+          "prints its TOTP provisioning URI once; apikey add prints a new API key once.\n"
+          "admin disable stops an admin from logging in and revokes its tokens; apikey revoke\n"
+          "deletes a key, which is refused from then on.\n",
           out);
 }
 
@@ -207,6 +216,11 @@ static int wb_ctl_parse(wb_ctl_args *a, int argc, char **argv)
         a->audit = true;
         a->cmd = "audit";
         return wb_ctl_audit_parse(&a->aud, argc, argv, i + 1);
+    }
+    if (i < argc && strcmp(argv[i], "s2s") == 0) {
+        a->s2s = true;
+        a->cmd = "s2s";
+        return wb_ctl_s2s_parse(&a->s2sa, argc, argv, i + 1);
     }
     if (i < argc && strcmp(argv[i], "room") == 0) {
         a->room = true;
@@ -338,12 +352,9 @@ static int wb_ctl_run(wb_pg *pg, const wb_ctl_args *a, const wb_config *cfg, wb_
     }
     if (a->admin) {
         rc = wb_ctl_admin_run(pg, cfg, &a->adm);
-        if (strcmp(a->adm.cmd, "list") != 0)
-            wb_ctl_audit_note(pg, cfg,
-                              a->adm.apikey                    ? "apikey.create"
-                              : strcmp(a->adm.cmd, "add") == 0 ? "admin.create"
-                                                               : "admin.delete",
-                              a->adm.name, rc == 0, a->adm.role);
+        if (wb_ctl_admin_action(&a->adm) != NULL)
+            wb_ctl_audit_note(pg, cfg, wb_ctl_admin_action(&a->adm), a->adm.name, rc == 0,
+                              a->adm.role);
         return rc;
     }
     if (a->keys && strcmp(a->cmd, "status") == 0)
@@ -434,6 +445,11 @@ int main(int argc, char **argv)
     wb_config *cfg = wb_config_load(args.config);
     if (cfg == NULL)
         return WB_CTL_EXIT_FAIL;
+    if (args.s2s) {
+        const int code = wb_ctl_s2s_run(cfg, &args.s2sa) == 0 ? 0 : WB_CTL_EXIT_FAIL;
+        wb_config_free(cfg);
+        return code;
+    }
     if (args.audit) {
         const int code = wb_ctl_audit_main(&args.aud, cfg);
         wb_config_free(cfg);

@@ -1,5 +1,5 @@
 /* warblerctl admin|apikey: admin users of the REST API (Argon2id password, TOTP secret shown
- * once as an otpauth:// URI) and API keys (shown once). Not for the API's own checks. */
+ * once as an otpauth:// URI; disable, enable) and API keys (shown once; list, revoke). */
 #include "wb_ctl_admin.h"
 
 #include <limits.h>
@@ -30,8 +30,10 @@ int wb_ctl_admin_parse(wb_ctl_admin_args *a, bool apikey, int argc, char **argv,
     if (i >= argc)
         return -1;
     a->cmd = argv[i++];
-    const bool add = strcmp(a->cmd, "add") == 0, del = strcmp(a->cmd, "delete") == 0;
-    if (!add && (apikey || (!del && strcmp(a->cmd, "list") != 0)))
+    const bool add = strcmp(a->cmd, "add") == 0;
+    const bool del = strcmp(a->cmd, apikey ? "revoke" : "delete") == 0 ||
+                     (!apikey && (strcmp(a->cmd, "disable") == 0 || strcmp(a->cmd, "enable") == 0));
+    if (!add && !del && strcmp(a->cmd, "list") != 0)
         return -1;
     for (; i < argc; i++) {
         const bool more = i + 1 < argc;
@@ -59,6 +61,56 @@ static void wb_ctl_admin_print(void *arg, const wb_store_admin_info *a)
     (void)arg;
     printf("%s\t%s\tcreated %s%s\n", a->name, a->role, a->created_at,
            a->disabled ? "\t(disabled)" : "");
+}
+
+static int wb_ctl_apikey_add(wb_pg *pg, const wb_ctl_admin_args *a);
+
+static void wb_ctl_apikey_print(void *arg, const wb_store_apikey_info *k)
+{
+    (void)arg;
+    printf("%s\t%s\tcreated %s\t%s%s\t%s%s%s\n", k->name, k->role, k->created_at,
+           k->expires_at[0] ? "expires " : "never expires", k->expires_at,
+           k->last_used_at[0] ? "last used " : "never used", k->last_used_at,
+           k->expired ? "\t(expired)" : "");
+}
+
+const char *wb_ctl_admin_action(const wb_ctl_admin_args *a)
+{
+    static const char *const actions[][2] = {
+        {"add", "admin.create"},
+        {"delete", "admin.delete"},
+        {"disable", "admin.disable"},
+        {"enable", "admin.enable"},
+        {"list", NULL},
+    };
+    if (a->apikey)
+        return strcmp(a->cmd, "add") == 0      ? "apikey.create"
+               : strcmp(a->cmd, "revoke") == 0 ? "apikey.revoke"
+                                               : NULL;
+    for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+        if (strcmp(a->cmd, actions[i][0]) == 0)
+            return actions[i][1];
+    return NULL;
+}
+
+/* apikey list, revoke NAME. */
+static int wb_ctl_apikey_run(wb_pg *pg, const wb_ctl_admin_args *a)
+{
+    char err[512];
+    if (strcmp(a->cmd, "add") == 0)
+        return wb_ctl_apikey_add(pg, a);
+    if (strcmp(a->cmd, "list") == 0) {
+        if (wb_store_admin_apikey_list(pg, wb_ctl_apikey_print, NULL, err, sizeof(err)) < 0)
+            goto fail;
+        return 0;
+    }
+    if (wb_store_admin_apikey_revoke(pg, a->name, err, sizeof(err)) != WB_SA_OK)
+        goto fail;
+    printf("revoked API key %s\n", a->name);
+    return 0;
+fail:
+    fprintf(stderr, "%s\n", err);
+    return -1;
 }
 
 static int wb_ctl_admin_add(wb_pg *pg, const wb_config *cfg, const wb_ctl_admin_args *a)
@@ -109,7 +161,7 @@ int wb_ctl_admin_run(wb_pg *pg, const wb_config *cfg, const wb_ctl_admin_args *a
 {
     char err[512];
     if (a->apikey)
-        return wb_ctl_apikey_add(pg, a);
+        return wb_ctl_apikey_run(pg, a);
     if (strcmp(a->cmd, "add") == 0)
         return wb_ctl_admin_add(pg, cfg, a);
     if (strcmp(a->cmd, "list") == 0) {
@@ -119,10 +171,13 @@ int wb_ctl_admin_run(wb_pg *pg, const wb_config *cfg, const wb_ctl_admin_args *a
         }
         return 0;
     }
-    if (wb_store_admin_delete(pg, a->name, err, sizeof(err)) != WB_SA_OK) {
+    const bool del = strcmp(a->cmd, "delete") == 0, off = strcmp(a->cmd, "disable") == 0;
+    const wb_sa_rc rc = del ? wb_store_admin_delete(pg, a->name, err, sizeof(err))
+                            : wb_store_admin_set_disabled(pg, a->name, off, err, sizeof(err));
+    if (rc != WB_SA_OK) {
         fprintf(stderr, "%s\n", err);
         return -1;
     }
-    printf("deleted admin %s\n", a->name);
+    printf("%s admin %s\n", del ? "deleted" : off ? "disabled" : "enabled", a->name);
     return 0;
 }

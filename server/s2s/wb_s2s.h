@@ -1,0 +1,37 @@
+/* Federation (RFC 6120 server-to-server): the entry points the rest of the daemon calls: start-up,
+ * routing a stanza to a remote domain, accepting an s2s socket, worker stop. Not for policy
+ * parsing (wb_s2s_conf.h) or stream details (wb_s2s_int.h). */
+#ifndef WB_S2S_H
+#define WB_S2S_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "wb_msg.h"
+#include "wb_server.h"
+
+struct event_base;
+
+/* Before the workers start: loads (or creates) the dialback secret and the TLS client context.
+ * Sets srv->s2s. 0, or -1 with a reason in err. */
+int wb_s2s_init(wb_server *srv, char *err, size_t errsize);
+/* On the main thread after the listeners: the control socket for `warblerctl s2s`. 0 or -1. */
+int wb_s2s_ctl_start(wb_server *srv, struct event_base *base);
+/* On w's thread: closes s2s stream `id` (warblerctl s2s close); false if w has no such stream. */
+bool wb_s2s_close_id(wb_worker *w, uint64_t id);
+/* After every worker has been freed (also closes the control socket). */
+void wb_s2s_free(wb_server *srv);
+
+/* Routes m (consumed) to its remote domain: from a local sender only. Bounces with an error when
+ * federation is off, the domain refused by policy, or unreachable. */
+void wb_s2s_route(wb_worker *w, wb_msg *m);
+/* Mailbox side of wb_s2s_route on the worker that owns the remote domain (m consumed). */
+void wb_s2s_route_owned(wb_worker *w, wb_msg *m);
+/* Takes over an accepted s2s socket (closed on failure). */
+void wb_s2s_accept(wb_worker *w, int fd, const wb_conf_listener *lis, const char *peer);
+/* The worker stops: every s2s stream is closed (system-shutdown), queued stanzas bounced. */
+void wb_s2s_worker_stop(wb_worker *w);
+/* The worker's loop ended: frees what is left of its s2s state, on its own thread. */
+void wb_s2s_worker_end(wb_worker *w);
+
+#endif

@@ -1,0 +1,50 @@
+/* Federation settings (the `s2s` group of the configuration file): policy, static routes, DNS and
+ * timers. Parsed and checked by wb_config.c; not for run-time state (see wb_s2s_int.h). */
+#ifndef WB_S2S_CONF_H
+#define WB_S2S_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct wb_s2s_static_route {
+    char *domain; /* remote domain, prepared */
+    char *host;   /* address or host name to connect to */
+    int port;
+} wb_s2s_static_route;
+
+typedef struct wb_s2s_conf {
+    bool enabled;           /* federation on (default off: nothing leaves the server) */
+    bool require_tls;       /* STARTTLS required both ways (default on) */
+    bool dialback;          /* XEP-0220 allowed (default on) */
+    int bounce_timeout;     /* seconds before queued stanzas bounce (default 30) */
+    int idle_timeout;       /* seconds an idle stream stays open (default 600) */
+    int queue_max;          /* stanzas queued per remote domain while connecting (default 1000) */
+    int conn_per_minute;    /* new inbound connections per remote address per minute (60) */
+    int stanzas_per_second; /* inbound stanzas per remote domain, over 10 s windows (500) */
+    char *resolv_conf;      /* resolver file for libunbound (default /etc/resolv.conf) */
+    char *hosts_file;       /* hosts file for libunbound (default /etc/hosts; "" for none) */
+    char *ca_file;          /* extra trusted CAs for peer certificates (PEM), or NULL */
+    bool require_cert;      /* every peer must present a valid certificate (no dialback) */
+    char **cert_domains;    /* peers that must present a valid certificate (no dialback) */
+    size_t n_cert_domains;
+    char *control_socket;        /* Unix socket for warblerctl s2s (default warblerd-ctl.sock by the
+                                    configuration file) */
+    char *secret_file;           /* dialback secret, 32 bytes, 0600 (default: dialback.key by the
+                                    master key file); created at start-up when missing */
+    wb_s2s_static_route *routes; /* static routes, override DNS */
+    size_t n_routes;
+    char **allow; /* allowlist of remote domains (empty: all but the denied) */
+    size_t n_allow;
+    char **deny; /* denylist of remote domains */
+    size_t n_deny;
+} wb_s2s_conf;
+
+void wb_s2s_conf_free(wb_s2s_conf *c);
+/* The static route for domain, or NULL. */
+const wb_s2s_static_route *wb_s2s_conf_route(const wb_s2s_conf *c, const char *domain);
+/* Whether domain must authenticate with a valid certificate (dialback refused). */
+bool wb_s2s_conf_cert_required(const wb_s2s_conf *c, const char *domain);
+/* Whether policy lets us federate with domain (allowlist, denylist); NULL or a reason. */
+const char *wb_s2s_conf_refuses(const wb_s2s_conf *c, const char *domain);
+
+#endif

@@ -1,0 +1,211 @@
+/* wb_s2s_ctl: the live s2s streams as warblerctl sees them: a registry every worker updates
+ * (direction, authentication, TLS, stanza counts) and a Unix control socket on the main thread
+ * answering one-line commands ("s2s list", "s2s close DOMAIN"). Mode 0600: root or the daemon. */
+#include "wb_s2s_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "wb_log.h"
+
+#define WB_S2S_CTL_LINE_MAX 2048
+
+struct wb_s2s_info {
+    wb_s2s_info *prev, *next;
+    uint64_t id;
+    int worker;
+    bool out, ready;
+    char local[WB_S2S_DOMAIN_MAX];
+    char remote[WB_S2S_DOMAIN_MAX];
+    char auth[16];
+    char tls[96];
+    char peer[64];
+    uint64_t n_in, n_out; /* atomic */
+};
+
+void wb_s2s_reg_add(wb_s2s_conn *c)
+{
+    wb_s2s *s = wb_s2s_of(c->w);
+    if (c->dir == WB_S2S_VERIFY || !s->reg_ready || !(c->info = calloc(1, sizeof(*c->info))))
+        return;
+    c->info->id = c->id;
+    c->info->worker = c->w->idx;
+    c->info->out = c->dir == WB_S2S_OUT;
+    pthread_mutex_lock(&s->reg_lock);
+    c->info->next = s->reg;
+    if (s->reg)
+        s->reg->prev = c->info;
+    s->reg = c->info;
+    pthread_mutex_unlock(&s->reg_lock);
+}
+
+void wb_s2s_reg_remove(wb_s2s_conn *c)
+{
+    wb_s2s *s = wb_s2s_of(c->w);
+    if (!c->info)
+        return;
+    pthread_mutex_lock(&s->reg_lock);
+    if (c->info->prev)
+        c->info->prev->next = c->info->next;
+    else
+        s->reg = c->info->next;
+    if (c->info->next)
+        c->info->next->prev = c->info->prev;
+    pthread_mutex_unlock(&s->reg_lock);
+    free(c->info);
+    c->info = NULL;
+}
+
+void wb_s2s_reg_update(wb_s2s_conn *c)
+{
+    wb_s2s *s = wb_s2s_of(c->w);
+    if (!c->info)
+        return;
+    pthread_mutex_lock(&s->reg_lock);
+    wb_s2s_info *i = c->info;
+    i->ready = true;
+    snprintf(i->local, sizeof(i->local), "%s", c->local);
+    snprintf(i->remote, sizeof(i->remote), "%s", c->remote);
+    snprintf(i->auth, sizeof(i->auth), "%s", c->auth ? c->auth : "-");
+    snprintf(i->peer, sizeof(i->peer), "%s", c->peer);
+    if (c->ssl)
+        snprintf(i->tls, sizeof(i->tls), "%s %s", SSL_get_version(c->ssl),
+                 SSL_get_cipher_name(c->ssl));
+    else
+        snprintf(i->tls, sizeof(i->tls), "none -");
+    pthread_mutex_unlock(&s->reg_lock);
+}
+
+void wb_s2s_reg_count(wb_s2s_conn *c, bool out)
+{
+    if (c->info)
+        __atomic_add_fetch(out ? &c->info->n_out : &c->info->n_in, 1, __ATOMIC_RELAXED);
+}
+
+/* "s2s list": one line per authenticated stream. */
+static void wb_s2s_ctl_list(wb_s2s *s, struct evbuffer *out)
+{
+    pthread_mutex_lock(&s->reg_lock);
+    for (const wb_s2s_info *i = s->reg; i; i = i->next)
+        if (i->ready)
+            evbuffer_add_printf(out, "%s %s %s %s local=%s peer=%s in=%llu out=%llu\n", i->remote,
+                                i->out ? "out" : "in", i->auth, i->tls, i->local, i->peer,
+                                (unsigned long long)__atomic_load_n(&i->n_in, __ATOMIC_RELAXED),
+                                (unsigned long long)__atomic_load_n(&i->n_out, __ATOMIC_RELAXED));
+    pthread_mutex_unlock(&s->reg_lock);
+    evbuffer_add_printf(out, "end\n");
+}
+
+/* "s2s close DOMAIN": every stream with that remote domain, closed by its worker. */
+static void wb_s2s_ctl_close(wb_s2s *s, const char *domain, struct evbuffer *out)
+{
+    int n = 0;
+    pthread_mutex_lock(&s->reg_lock);
+    for (const wb_s2s_info *i = s->reg; i; i = i->next)
+        if (strcmp(i->remote, domain) == 0 &&
+            wb_worker_post_close(s->srv->workers[i->worker], i->id, 0, NULL) == 0)
+            n++;
+    pthread_mutex_unlock(&s->reg_lock);
+    if (n)
+        wb_info("s2s: closing %d stream(s) with %s on request of warblerctl", n, domain);
+    evbuffer_add_printf(out, "closed %d\nend\n", n);
+}
+
+static void wb_s2s_ctl_done(struct bufferevent *bev, void *arg)
+{
+    (void)arg;
+    bufferevent_free(bev);
+}
+
+static void wb_s2s_ctl_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    bufferevent_free(bev);
+}
+
+static void wb_s2s_ctl_read(struct bufferevent *bev, void *arg)
+{
+    wb_s2s *s = arg;
+    struct evbuffer *in = bufferevent_get_input(bev), *out = bufferevent_get_output(bev);
+    size_t len;
+    char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
+    if (!line) {
+        if (evbuffer_get_length(in) > WB_S2S_CTL_LINE_MAX)
+            bufferevent_free(bev);
+        return;
+    }
+    if (strcmp(line, "s2s list") == 0)
+        wb_s2s_ctl_list(s, out);
+    else if (strncmp(line, "s2s close ", 10) == 0 && line[10])
+        wb_s2s_ctl_close(s, line + 10, out);
+    else
+        evbuffer_add_printf(out, "error unknown command\nend\n");
+    free(line);
+    bufferevent_disable(bev, EV_READ);
+    bufferevent_setcb(bev, NULL, wb_s2s_ctl_done, wb_s2s_ctl_event, s);
+}
+
+static void wb_s2s_ctl_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                              int salen, void *arg)
+{
+    (void)sa;
+    (void)salen;
+    struct bufferevent *bev =
+        bufferevent_socket_new(evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        evutil_closesocket(fd);
+        return;
+    }
+    bufferevent_setcb(bev, wb_s2s_ctl_read, NULL, wb_s2s_ctl_event, arg);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+int wb_s2s_ctl_start(wb_server *srv, struct event_base *base)
+{
+    wb_s2s *s = srv->s2s;
+    if (!s || !s->conf->enabled || !s->conf->control_socket)
+        return 0;
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(s->conf->control_socket) >= sizeof(sun.sun_path)) {
+        wb_error("s2s: control socket path too long: %s", s->conf->control_socket);
+        return -1;
+    }
+    strcpy(sun.sun_path, s->conf->control_socket);
+    unlink(sun.sun_path);
+    mode_t old = umask(077);
+    s->ctl = evconnlistener_new_bind(base, wb_s2s_ctl_accept, s, LEV_OPT_CLOSE_ON_FREE, 16,
+                                     (struct sockaddr *)&sun, sizeof(sun));
+    umask(old);
+    if (!s->ctl) {
+        wb_error("s2s: cannot listen on the control socket %s", sun.sun_path);
+        return -1;
+    }
+    wb_info("s2s: control socket %s", sun.sun_path);
+    return 0;
+}
+
+void wb_s2s_ctl_stop(wb_s2s *s)
+{
+    if (s->ctl) {
+        evconnlistener_free(s->ctl);
+        s->ctl = NULL;
+        unlink(s->conf->control_socket);
+    }
+    while (s->reg) {
+        wb_s2s_info *next = s->reg->next;
+        free(s->reg);
+        s->reg = next;
+    }
+    if (s->reg_ready)
+        pthread_mutex_destroy(&s->reg_lock);
+    s->reg_ready = false;
+}

@@ -1,0 +1,210 @@
+/* Private to server/s2s/: the stream object shared by inbound, outbound and dialback-verify
+ * connections, the per-worker state and the calls the s2s files make on each other. */
+#ifndef WB_S2S_INT_H
+#define WB_S2S_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <sys/socket.h>
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "wb_s2s.h"
+#include "wb_s2s_conf.h"
+#include "wb_xml.h"
+#include "wb_xmpp_errors.h"
+
+#define WB_NS_DIALBACK      "jabber:server:dialback"
+#define WB_NS_DIALBACK_FEAT "urn:xmpp:features:dialback"
+#define WB_NS_S2S_TLS       "urn:ietf:params:xml:ns:xmpp-tls"
+#define WB_NS_S2S_SASL      "urn:ietf:params:xml:ns:xmpp-sasl"
+#define WB_S2S_DOMAIN_MAX   1024 /* WB_JID_PART_MAX + 1 */
+#define WB_S2S_MAX_PAIRS    16   /* domain pairs authenticated on one inbound stream */
+#define WB_S2S_MAX_ADDRS    16   /* addresses tried per outbound connection */
+#define WB_S2S_MAX_VERIFY   4    /* dialback verifications pending for one inbound stream */
+#define WB_S2S_RATE_WINDOW  10   /* seconds of the inbound stanza rate window */
+/* Stanza error conditions for bounces (wb_xmpp_errors.h has no remote-server-timeout). */
+#define WB_S2S_NOT_FOUND "remote-server-not-found"
+#define WB_S2S_TIMEOUT   "remote-server-timeout"
+#define WB_S2S_INTERNAL  "internal-server-error"
+#define WB_S2S_KEY_HEX   65 /* a dialback key: HMAC-SHA256 in hex, plus NUL */
+
+typedef enum { WB_S2S_IN = 0, WB_S2S_OUT, WB_S2S_VERIFY } wb_s2s_dir;
+
+typedef enum {
+    WB_S2S_RESOLVING = 0, /* outbound: waiting for DNS */
+    WB_S2S_CONNECTING,    /* outbound: TCP connect under way */
+    WB_S2S_OPEN,          /* stream header exchange and features */
+    WB_S2S_AUTHING,       /* outbound: db:result / db:verify sent, waiting for the answer */
+    WB_S2S_READY,         /* outbound: authenticated, stanzas flow */
+} wb_s2s_state;
+
+typedef struct wb_s2s_pair {
+    char remote[WB_S2S_DOMAIN_MAX];
+    char local[WB_S2S_DOMAIN_MAX];
+} wb_s2s_pair;
+
+typedef struct wb_s2s_conn wb_s2s_conn;
+typedef struct wb_s2s_info wb_s2s_info;
+
+struct wb_s2s_conn {
+    wb_s2s_conn *prev, *next; /* the worker's list */
+    uint64_t id;
+    wb_worker *w;
+    wb_s2s_dir dir;
+    wb_s2s_state state;
+    char local[WB_S2S_DOMAIN_MAX];  /* our domain (inbound: from the stream header's 'to') */
+    char remote[WB_S2S_DOMAIN_MAX]; /* their domain (inbound: set once a pair is authenticated) */
+    char peer[64];
+    struct bufferevent *bev;
+    SSL *ssl;
+    struct wb_tls *tls;
+    wb_xml_stream *xs;
+    struct event *timer;     /* handshake / idle / close grace */
+    struct event *bounce_ev; /* outbound: queued stanzas bounce when it fires */
+    char stream_id[64];      /* inbound: the id we sent; outbound: the id the peer sent */
+    bool header_sent, tls_on, closing, in_feed, want_tls, want_restart, free_soon;
+    bool direct_tls;  /* inbound on a direct-TLS listener */
+    const char *auth; /* how the stream was authenticated ("dialback"), or NULL */
+    bool sasl_done;   /* EXTERNAL succeeded: the restarted stream needs no more auth */
+    bool sasl_tried;  /* outbound: EXTERNAL was attempted */
+    /* inbound: authenticated (remote, local) pairs */
+    wb_s2s_pair pairs[WB_S2S_MAX_PAIRS];
+    int n_pairs;
+    /* outbound: stanzas waiting for the stream to be ready, in order */
+    wb_msg **queue;
+    size_t q_head, q_len, q_cap;
+    /* outbound / verify: where to connect */
+    struct sockaddr_storage addrs[WB_S2S_MAX_ADDRS];
+    int addr_len[WB_S2S_MAX_ADDRS];
+    bool addr_direct[WB_S2S_MAX_ADDRS]; /* reached through _xmpps-server: direct TLS */
+    int n_addrs, next_addr;
+    bool direct_out; /* outbound: the address being tried wants TLS at once (XEP-0368) */
+    int dns_id;      /* libunbound async id, 0 when none */
+    /* DNS: SRV targets in the order to try, then the addresses of each */
+    char targets[4][WB_S2S_DOMAIN_MAX];
+    int target_port[4];
+    bool target_direct[4];
+    int n_targets, cur_target, dns_stage;
+    /* verify: the key to check for inbound stream `verify_for`, its stream id */
+    char key[256];
+    char verify_sid[64];
+    uint64_t verify_for;
+    wb_s2s_info *info; /* this stream in the registry `warblerctl s2s list` reads, or NULL */
+    time_t since;
+};
+
+/* Per worker, touched only by the worker's own thread. */
+typedef struct wb_s2s_worker {
+    wb_s2s_conn *conns;
+    struct ub_ctx *ub;
+    struct event *ub_ev;
+} wb_s2s_worker;
+
+typedef struct wb_s2s {
+    wb_server *srv;
+    const wb_s2s_conf *conf;
+    unsigned char *secret_hash; /* SHA-256 of the dialback secret (XEP-0185), sodium_malloc'd */
+    SSL_CTX **client_ctx;       /* per host, in configuration order: presents its certificate */
+    size_t n_client;
+    X509_STORE *store;              /* system CAs plus s2s.ca_file */
+    struct wb_ratelimit *conn_rl;   /* new inbound connections per remote address */
+    struct wb_ratelimit *stanza_rl; /* inbound stanzas per remote domain */
+    wb_s2s_worker *ws;              /* one per worker */
+    int n_ws;
+    /* the registry of streams (wb_s2s_ctl.c), shared by the workers and the main thread */
+    pthread_mutex_t reg_lock;
+    bool reg_ready;
+    wb_s2s_info *reg;
+    struct evconnlistener *ctl; /* the control socket, on the main thread */
+} wb_s2s;
+
+/* wb_s2s.c */
+/* Opens an outbound (or, with dir VERIFY, a verify) stream object; not connected yet. */
+wb_s2s_conn *wb_s2s_open(wb_worker *w, wb_s2s_dir dir, const char *local, const char *remote);
+wb_s2s *wb_s2s_of(const wb_worker *w);
+wb_s2s_worker *wb_s2s_ws(const wb_worker *w);
+/* XEP-0185 key over "receiving originating stream-id" into out (64 hex digits). */
+void wb_s2s_dialback_key(const wb_s2s *s, const char *receiving, const char *originating,
+                         const char *sid, char out[WB_S2S_KEY_HEX]);
+/* Answers m (not consumed) with a stanza error of this condition, unless m is presence, an error
+ * or a result (RFC 6120 8.3.1, 10.4.3). */
+void wb_s2s_bounce(wb_worker *w, const wb_msg *m, const char *cond, const char *text);
+/* An audit event "s2s.auth" (actor server:REMOTE, target the local domain): success with the
+ * mechanism, or failure with the reason. */
+void wb_s2s_audit(const wb_s2s_conn *c, const char *remote, const char *local, bool ok,
+                  const char *detail);
+/* Constant-time comparison of a received key with the expected one. */
+bool wb_s2s_key_ok(const wb_s2s *s, const char *receiving, const char *originating, const char *sid,
+                   const char *key, size_t key_len);
+
+/* wb_s2s_cert.c */
+int wb_s2s_cert_init(wb_s2s *s, const wb_config *cfg, char *err, size_t errsize);
+void wb_s2s_cert_free(wb_s2s *s);
+/* A client-side SSL presenting local's certificate; NULL if local is not served. */
+SSL *wb_s2s_cert_client_ssl(const wb_s2s *s, const char *local);
+/* NULL when the peer's certificate chain validates and names domain; else the reason. */
+const char *wb_s2s_cert_check(const wb_s2s *s, SSL *ssl, const char *domain);
+/* Server side: ask the peer for its certificate (judged later by wb_s2s_cert_check). */
+void wb_s2s_cert_ask_peer(SSL *ssl);
+
+/* wb_s2s_ctl.c: the registry of IN/OUT streams for `warblerctl s2s` (from their worker). */
+void wb_s2s_reg_add(wb_s2s_conn *c);
+void wb_s2s_reg_remove(wb_s2s_conn *c);
+/* The stream authenticated: its domains, mechanism and TLS parameters are recorded. */
+void wb_s2s_reg_update(wb_s2s_conn *c);
+void wb_s2s_reg_count(wb_s2s_conn *c, bool out);
+void wb_s2s_ctl_stop(wb_s2s *s);
+
+/* wb_s2s_conn.c */
+wb_s2s_conn *wb_s2s_conn_new(wb_worker *w, wb_s2s_dir dir);
+/* Installs the socket (inbound: accepted; outbound: connecting) and starts reading. 0 or -1. */
+int wb_s2s_conn_attach(wb_s2s_conn *c, struct bufferevent *bev);
+void wb_s2s_conn_send(wb_s2s_conn *c, const char *data, size_t len);
+void wb_s2s_conn_send_str(wb_s2s_conn *c, const char *s);
+/* Writes our stream header: inbound answers with an id, outbound opens with from/to. */
+void wb_s2s_conn_send_header(wb_s2s_conn *c);
+/* Closes with an optional stream error; freed once flushed. */
+void wb_s2s_conn_close(wb_s2s_conn *c, int stream_err, const char *text);
+void wb_s2s_conn_free(wb_s2s_conn *c);
+void wb_s2s_conn_arm(wb_s2s_conn *c, int seconds);
+/* Starts TLS on the stream (server side for inbound, client side otherwise). 0 or -1. */
+int wb_s2s_conn_start_tls(wb_s2s_conn *c);
+wb_s2s_conn *wb_s2s_conn_find(wb_worker *w, uint64_t id);
+
+/* wb_s2s_in.c: the parser callbacks of an inbound stream. */
+int wb_s2s_in_open(wb_s2s_conn *c, const wb_stream_header *hdr);
+int wb_s2s_in_stanza(wb_s2s_conn *c, wb_stanza *st);
+/* A stanza from a remote server as a model message: the tree and bytes re-read in jabber:client
+ * so that modules and clients see what a local stanza looks like. NULL on failure; else err is
+ * WB_STE_COUNT, or the error to answer with (bad-request: m can carry the reply). */
+wb_msg *wb_s2s_stanza_msg(const wb_stanza *st, wb_msg_kind kind, const wb_jid *from,
+                          const wb_jid *to, wb_stanza_err *err);
+/* A dialback verification for inbound stream c finished: valid, invalid or failed (error). */
+void wb_s2s_in_verified(wb_s2s_conn *c, const char *remote, const char *local, int result);
+
+/* wb_s2s_out.c: outbound and verify streams. */
+int wb_s2s_out_open(wb_s2s_conn *c, const wb_stream_header *hdr);
+int wb_s2s_out_stanza(wb_s2s_conn *c, wb_stanza *st);
+/* The TCP connection is up (or failed: try the next address, then give up). */
+void wb_s2s_out_connected(wb_s2s_conn *c);
+void wb_s2s_out_connect_failed(wb_s2s_conn *c, const char *why);
+/* Addresses are known (n_addrs may be 0: unresolvable): connect to the first. */
+void wb_s2s_out_resolved(wb_s2s_conn *c, const char *why);
+/* An outbound stream ends: bounce what is queued (err < 0: nothing to bounce for). */
+void wb_s2s_out_fail(wb_s2s_conn *c, const char *cond, const char *why);
+/* Starts a verify connection for inbound stream `in` (the key it received for remote->local). */
+void wb_s2s_verify_start(wb_s2s_conn *in, const char *remote, const char *local, const char *key);
+/* Stanza count and state for list. */
+void wb_s2s_out_drop_queue(wb_s2s_conn *c);
+
+/* wb_s2s_dns.c: SRV, then A/AAAA through libunbound on the worker's event loop. */
+int wb_s2s_dns_start(wb_s2s_conn *c);
+void wb_s2s_dns_cancel(wb_s2s_conn *c);
+void wb_s2s_dns_free(wb_s2s_worker *ws);
+
+#endif

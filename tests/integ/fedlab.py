@@ -1,0 +1,329 @@
+# Federation lab for the s2s tests: an /etc/hosts block, a loopback DNS stub answering NXDOMAIN,
+# a private Prosody, Warbler servers with their own domain and 127.0.0.x address, and raw clients
+# that connect to any loopback address. Everything is undone by FedLab.close(), even on failure.
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from wbinteg import (DEFAULT_PASSWORD, Failure, Server, XmppConn, check, make_cert, run,
+                     tls_context)
+
+HOSTS = '/etc/hosts'
+# Answers NXDOMAIN, except SRV records given as NAME=PORT:TARGET arguments.
+DNS_STUB = r'''
+import socket, sys
+srv = {}
+for arg in sys.argv[3:]:
+    name, rest = arg.split("=")
+    port, target = rest.split(":")
+    srv[name.lower()] = (int(port), target)
+def wire(name):
+    return b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\x00"
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+while True:
+    data, peer = s.recvfrom(4096)
+    if len(data) < 12:
+        continue
+    i, labels = 12, []
+    try:
+        while data[i] != 0:
+            labels.append(data[i + 1:i + 1 + data[i]].decode("ascii", "replace"))
+            i += 1 + data[i]
+        qtype = int.from_bytes(data[i + 1:i + 3], "big")
+        i += 5
+    except IndexError:
+        continue
+    ans = srv.get(".".join(labels).lower()) if qtype == 33 else None
+    flags = 0x8000 | (data[2] & 0x79) << 8 | 0x0080 | (0 if ans else 3)
+    hdr = data[0:2] + flags.to_bytes(2, "big") + b"\x00\x01" + (b"\x00\x01" if ans else b"\x00\x00") + b"\x00\x00\x00\x00"
+    out = hdr + data[12:i]
+    if ans:
+        rdata = b"\x00\x00\x00\x00" + ans[0].to_bytes(2, "big") + wire(ans[1])
+        out += b"\xc0\x0c\x00\x21\x00\x01\x00\x00\x00\x3c" + len(rdata).to_bytes(2, "big") + rdata
+    s.sendto(out, peer)
+'''
+
+
+def wait_port(addr, port, timeout, proc=None, what='server'):
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise Failure('%s exited with status %s at start-up' % (what, proc.returncode))
+        try:
+            socket.create_connection((addr, port), timeout=1).close()
+            return
+        except OSError:
+            check(time.monotonic() < deadline, '%s: %s:%d not listening after %d s'
+                  % (what, addr, port, timeout))
+            time.sleep(0.1)
+
+
+class TestCA:
+    """A private certificate authority; leaf() signs ECDSA P-256 (or RSA) certificates."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        os.makedirs(directory, exist_ok=True)
+        self.crt = os.path.join(directory, 'ca.crt')
+        key = os.path.join(directory, 'ca.key')
+        r = run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '30', '-subj',
+                 '/CN=wbtest federation CA', '-keyout', key, '-out', self.crt,
+                 '-addext', 'basicConstraints=critical,CA:TRUE',
+                 '-addext', 'keyUsage=critical,keyCertSign,cRLSign'])
+        check(r.returncode == 0, 'openssl CA: %s' % r.stderr.strip()[:200])
+        self.key = key
+        os.chmod(directory, 0o755)
+
+    def leaf(self, stem, domain, rsa=False):
+        """Writes STEM.crt/STEM.key for DOMAIN signed by the CA; returns (crt, key)."""
+        crt, key = os.path.join(self.dir, stem + '.crt'), os.path.join(self.dir, stem + '.key')
+        csr, ext = os.path.join(self.dir, stem + '.csr'), os.path.join(self.dir, stem + '.ext')
+        with open(ext, 'w') as f:
+            f.write('basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n'
+                    'extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:%s\n' % domain)
+        newkey = ['-newkey', 'rsa:2048'] if rsa else ['-newkey', 'ec', '-pkeyopt',
+                                                      'ec_paramgen_curve:prime256v1']
+        r = run(['openssl', 'req'] + newkey + ['-nodes', '-subj', '/CN=' + domain, '-keyout', key,
+                                               '-out', csr])
+        check(r.returncode == 0, 'openssl leaf: %s' % r.stderr.strip()[:200])
+        r = run(['openssl', 'x509', '-req', '-in', csr, '-CA', self.crt, '-CAkey', self.key,
+                 '-CAcreateserial', '-days', '30', '-extfile', ext, '-out', crt])
+        check(r.returncode == 0, 'openssl sign: %s' % r.stderr.strip()[:200])
+        os.chmod(key, 0o644)
+        return crt, key
+
+
+class FedLab:
+    """Hosts entries, the DNS stub and peers of one test; close() undoes all of it."""
+
+    def __init__(self, suite, name):
+        self.suite = suite
+        self.dir = os.path.join(suite.workdir, 'fedlab-%s-%d' % (name, len(suite.dbs)))
+        os.makedirs(self.dir)
+        os.chmod(self.dir, 0o755)
+        self.mark = 'wbtest-fedlab-%d-%s' % (os.getpid(), os.path.basename(self.dir))
+        self.hosts = {}
+        self.procs = []
+        self.prosodies = []
+        self.resolv = os.path.join(self.dir, 'resolv.conf')
+        with open(self.resolv, 'w') as f:
+            f.write('nameserver 127.0.0.1\noptions timeout:1 attempts:1\n')
+        self.stub = None
+
+    def start_dns(self, srv=()):
+        """The NXDOMAIN stub on 127.0.0.1:53 (shared when another lab already runs one), with
+        SRV records given as "NAME=PORT:TARGET"."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.bind(('127.0.0.1', 53))
+        except OSError:
+            return  # a stub is already answering there
+        finally:
+            s.close()
+        self.stub = subprocess.Popen(['/usr/bin/python3', '-c', DNS_STUB, '127.0.0.1', '53']
+                                     + list(srv),
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.procs.append(self.stub)
+        time.sleep(0.2)
+
+    def add_host(self, domain, addr):
+        self.hosts[domain] = addr
+        self._write_hosts()
+
+    def _strip_block(self, lines):
+        out, inside = [], False
+        for line in lines:
+            if line.strip() == '# BEGIN ' + self.mark:
+                inside = True
+            elif line.strip() == '# END ' + self.mark:
+                inside = False
+            elif not inside:
+                out.append(line)
+        return out
+
+    def _write_hosts(self):
+        with open(HOSTS) as f:
+            lines = self._strip_block(f.read().splitlines())
+        if self.hosts:
+            lines.append('# BEGIN ' + self.mark)
+            lines += ['%s %s' % (a, d) for d, a in sorted(self.hosts.items())]
+            lines.append('# END ' + self.mark)
+        with open(HOSTS, 'w') as f:  # in place: /etc/hosts may be a bind mount
+            f.write('\n'.join(lines) + '\n')
+
+    def prosody(self, domain, addr, ca=None):
+        p = Prosody(self, domain, addr, ca)
+        self.prosodies.append(p)
+        return p
+
+    def close(self):
+        for p in self.prosodies:
+            p.stop()
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.hosts = {}
+        self._write_hosts()
+
+
+class Prosody:
+    """A private Prosody 0.12 on ADDR (c2s 5222, s2s 5269), dialback with a self-signed cert."""
+
+    def __init__(self, lab, domain, addr, ca=None):
+        """With CA: external mode (CA-signed certificate, no dialback, secure auth)."""
+        self.lab, self.domain, self.addr = lab, domain, addr
+        self.exe = shutil.which('prosody') or '/usr/bin/prosody'
+        check(os.access(self.exe, os.X_OK),
+              'prosody is not installed (apt-get install prosody; deploy/lib/pkg.sh lists it)')
+        self.dir = os.path.join(lab.dir, 'prosody-' + domain)
+        for sub in ('data', 'certs'):
+            os.makedirs(os.path.join(self.dir, sub))
+        key, crt = os.path.join(self.dir, 'ss.key'), os.path.join(self.dir, 'ss.crt')
+        r = run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30',
+                 '-subj', '/CN=' + domain, '-keyout', key, '-out', crt,
+                 '-addext', 'subjectAltName=DNS:' + domain,
+                 '-addext', 'extendedKeyUsage=serverAuth,clientAuth'])
+        check(r.returncode == 0, 'openssl for prosody failed: %s' % r.stderr.strip()[:200])
+        modules, secure, cafile = '"dialback", ', 'false', ''
+        if ca is not None:
+            crt, key = ca.leaf('prosody-' + domain, domain, rsa=True)
+            modules, secure, cafile = '', 'true', '; cafile = "%s"' % ca.crt
+        self.conf = os.path.join(self.dir, 'prosody.cfg.lua')
+        self.log = os.path.join(self.dir, 'prosody.log')
+        with open(self.conf, 'w') as f:
+            f.write('''run_as_root = true
+certificates = "%(d)s/certs"
+pidfile = "%(d)s/prosody.pid"
+data_path = "%(d)s/data"
+log = { debug = "%(d)s/prosody.log" }
+interfaces = { "%(a)s" }
+c2s_ports = { 5222 }
+s2s_ports = { 5269 }
+c2s_direct_tls_ports = { }
+s2s_direct_tls_ports = { }
+modules_enabled = { "roster", "saslauth", "tls", %(m)s"disco", "ping", "posix" }
+authentication = "internal_hashed"
+storage = "internal"
+allow_registration = false
+c2s_require_encryption = true
+s2s_require_encryption = true
+s2s_secure_auth = %(sec)s
+ssl = { certificate = "%(crt)s"; key = "%(key)s"%(ca)s }
+unbound = { hoststxt = true; resolvconf = "%(r)s" }
+VirtualHost "%(dom)s"
+''' % {'d': self.dir, 'a': addr, 'r': lab.resolv, 'dom': domain, 'm': modules, 'sec': secure,
+       'crt': crt, 'key': key, 'ca': cafile})
+        self.proc = None
+
+    def start(self):
+        out = open(os.path.join(self.dir, 'stdout.log'), 'ab')
+        self.proc = subprocess.Popen([self.exe, '-F', '--config', self.conf], stdin=subprocess.DEVNULL,
+                                     stdout=out, stderr=out, start_new_session=True)
+        out.close()
+        wait_port(self.addr, 5269, 20, self.proc, 'prosody')
+        wait_port(self.addr, 5222, 20, self.proc, 'prosody')
+        return self
+
+    def register(self, user, password=DEFAULT_PASSWORD):
+        r = run(['prosodyctl', '--config', self.conf, 'register', user, self.domain, password])
+        check(r.returncode == 0, 'prosodyctl register: %s' % (r.stderr or r.stdout).strip()[:200])
+        return '%s@%s' % (user, self.domain), password
+
+    def login(self, user, resource=None):
+        jid, pw = self.register(user)
+        c = Conn(self.addr, 5222, sni=self.domain)
+        c.login(user, pw, domain=self.domain, resource=resource, mech='SCRAM-SHA-1')
+        return c
+
+    def log_text(self):
+        try:
+            with open(self.log, errors='replace') as f:
+                return f.read()
+        except OSError:
+            return ''
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+class Conn(XmppConn):
+    """The raw client of wbinteg, connected to any loopback address."""
+
+    def __init__(self, addr, port, sni, timeout=10):
+        check(addr.startswith('127.'), 'refusing a non-loopback address %s' % addr)
+        sock = socket.create_connection((addr, port), timeout=timeout)
+        self._init_from(sock, sni)
+
+    def _init_from(self, sock, sni):
+        import collections
+        self.sock = sock
+        self.sni = sni
+        self.queue = collections.deque()
+        self.eof = False
+        self.stream_ended = False
+        self.header = None
+        self.jid = None
+        self.ids = 0
+        self._reset_parser()
+
+
+class FedServer(Server):
+    """A warblerd serving DOMAIN with an s2s listener on ADDR:5269 and the lab's resolver."""
+
+    def __init__(self, suite, lab, name, domain, addr, s2s_extra='', cert=None, direct=False):
+        """CERT: (crt, key) to use instead of a self-signed certificate; DIRECT: also a
+        direct-TLS s2s listener on ADDR:5270."""
+        self.domain, self.addr, self.lab, self.s2s_extra = domain, addr, lab, s2s_extra
+        self.cert, self.direct = cert, direct
+        self.s2s_port = 5269
+        Server.__init__(self, suite, name)
+
+    def _write_config(self):
+        if self.cert:
+            for src, ext in zip(self.cert, ('.crt', '.key')):
+                shutil.copy(src, os.path.join(self.tls_dir, 'fed' + ext))
+        else:
+            make_cert(self.tls_dir, 'fed', self.domain)
+        text = (
+            'server = { workers = 2; log_level = "debug"; key_file = "master.key"; };\n'
+            'storage = { dsn = "host=%s dbname=%s user=postgres"; wait = 10; };\n'
+            'hosts = ( { domain = "%s"; cert = "tls/fed.crt"; key = "tls/fed.key"; } );\n'
+            'listeners = ( { type = "c2s"; address = "127.0.0.1"; port = %d; tls = "starttls"; },\n'
+            '              { type = "c2s"; address = "127.0.0.1"; port = %d; tls = "direct"; },\n'
+            '              { type = "s2s"; address = "%s"; port = %d; }%s );\n'
+            'c2s = { require_starttls = true; };\n'
+            'limits = { max_stanza_size = 65536; handshake_timeout = 20; idle_timeout = 600;\n'
+            '           auth_failures = 50; auth_window = 60; };\n'
+            'sasl = { scram_iterations = 4096; };\n'
+            's2s = { enabled = true; resolv_conf = "%s"; %s };\n'
+            % (self.suite.pg.host, self.db, self.domain, self.starttls_port, self.direct_port,
+               self.addr, self.s2s_port,
+               (',\n              { type = "s2s"; address = "%s"; port = 5270; tls = "direct"; }'
+                % self.addr) if self.direct else '', self.lab.resolv, self.s2s_extra))
+        with open(self.conf, 'w') as f:
+            f.write(text)
+
+    def start(self, timeout=20):
+        Server.start(self, timeout)
+        wait_port(self.addr, self.s2s_port, timeout, self.proc, 'warblerd s2s')
+        return self
+
+    def login(self, local, resource=None, direct=False, domain=None, mech=None):
+        return Server.login(self, local, resource, direct, domain or self.domain, mech)
+
+    def user(self, local, domain=None, password=DEFAULT_PASSWORD):
+        return Server.user(self, local, domain or self.domain, password)
