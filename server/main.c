@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "wb_admin.h"
+#include "upload/wb_upload.h"
 #include "wb_audit.h"
 #include "wb_audit_conf.h"
 #include "wb_config.h"
@@ -34,6 +35,7 @@ typedef struct wb_main {
     size_t n_listeners;
     struct event *sig_int, *sig_term, *sig_hup;
     struct event *accept_pause; /* re-enables the listeners after accept() failed */
+    wb_upload_http *upload;     /* XEP-0363 HTTP listener (server/upload/), NULL when off */
     bool stopping;
 } wb_main;
 
@@ -115,8 +117,13 @@ static int wb_listen(wb_main *m)
             return -1;
         }
         evconnlistener_set_error_cb(m->listeners[i], wb_accept_error_cb);
-        wb_info("listening on %s (%s, %s)", spec, l->kind == WB_LISTEN_C2S ? "c2s" : "s2s",
-                l->tls == WB_TLS_DIRECT ? "direct TLS" : "STARTTLS");
+        wb_info("listening on %s (%s, %s)", spec,
+                l->kind == WB_LISTEN_C2S   ? "c2s"
+                : l->kind == WB_LISTEN_S2S ? "s2s"
+                                           : "component",
+                l->kind == WB_LISTEN_COMPONENT ? "plain TCP"
+                : l->tls == WB_TLS_DIRECT      ? "direct TLS"
+                                               : "STARTTLS");
     }
     return 0;
 }
@@ -131,6 +138,8 @@ static void wb_stop_cb(evutil_socket_t sig, short what, void *arg)
     wb_info("signal %d: shutting down", (int)sig);
     wb_admin_stop(m->srv.admin); /* before the workers: its requests post to them */
     m->srv.admin = NULL;
+    wb_upload_http_stop(m->upload);
+    m->upload = NULL;
     for (size_t i = 0; i < m->n_listeners; i++)
         if (m->listeners[i])
             evconnlistener_disable(m->listeners[i]);
@@ -235,10 +244,21 @@ static int wb_start_admin(wb_main *m)
     return m->srv.admin != NULL ? 0 : -1;
 }
 
+/* The upload service's HTTP listener (its module state must exist, so after the modules). */
+static int wb_start_upload(wb_main *m)
+{
+    if (!wb_upload_of(&m->srv))
+        return 0;
+    m->upload = wb_upload_http_start(&m->srv); /* NULL: logged, the service stays off */
+    return 0;
+}
+
 static void wb_main_free(wb_main *m)
 {
     wb_admin_stop(m->srv.admin);
     m->srv.admin = NULL;
+    wb_upload_http_stop(m->upload); /* before the module state it reads */
+    m->upload = NULL;
     /* Join every worker before freeing any: a running worker may still post to another. */
     for (int i = 0; i < m->srv.n_workers; i++)
         wb_worker_join(m->srv.workers[i]);
@@ -289,7 +309,8 @@ static int wb_run(wb_main *m)
         return -1;
     if (wb_prepare_storage(m->srv.cfg) < 0 || wb_start_audit(m) < 0 ||
         wb_modules_init(&m->srv) < 0 || wb_start_s2s(m) < 0 || wb_start_workers(m) < 0 ||
-        wb_start_admin(m) < 0 || wb_listen(m) < 0 || wb_s2s_ctl_start(&m->srv, m->base) < 0) {
+        wb_start_admin(m) < 0 || wb_start_upload(m) < 0 || wb_listen(m) < 0 ||
+        wb_s2s_ctl_start(&m->srv, m->base) < 0) {
         wb_stop_cb(0, 0, m);
         return -1;
     }

@@ -13,9 +13,11 @@
 #include <unistd.h>
 
 #include "muc/wb_muc_conf.h"
+#include "upload/wb_upload_conf.h"
 #include "wb_audit_conf.h"
 #include "wb_push_conf.h"
 #include "wb_jid.h"
+#include "wb_push_conf.h"
 #include "wb_s2s_conf.h"
 
 #define WB_CONF_NAME_MAX 256
@@ -55,6 +57,11 @@ static const opt_spec host_opts[] = {
 static const opt_spec listener_opts[] = {
     {"type", OPT_STR, 0, 0}, {"address", OPT_STR, 0, 0}, {"port", OPT_INT, 1, 65535},
     {"tls", OPT_STR, 0, 0},  {NULL, OPT_INT, 0, 0},
+};
+static const opt_spec component_opts[] = {
+    {"domain", OPT_STR, 0, 0},
+    {"secret", OPT_STR, 0, 0},
+    {NULL, OPT_INT, 0, 0},
 };
 static const opt_spec c2s_opts[] = {
     {"require_starttls", OPT_BOOL, 0, 0},
@@ -139,6 +146,7 @@ typedef struct wb_config_full {
     wb_audit_conf audit;
     wb_csi_conf csi;
     wb_push_conf push;
+    wb_upload_conf upload;
 } wb_config_full;
 
 static const opt_spec csi_opts[] = {
@@ -741,7 +749,7 @@ static int load_hosts(loader *ld, wb_config *c, const config_setting_t *list)
 /* Type and TLS mode of a listener; defaults c2s and starttls. */
 static void load_listener_enums(loader *ld, wb_conf_listener *l, const config_setting_t *g)
 {
-    static const char *const kinds[] = {"c2s", "s2s", NULL};
+    static const char *const kinds[] = {"c2s", "s2s", "component", NULL};
     static const char *const modes[] = {"starttls", "direct", NULL};
     char name[WB_CONF_NAME_MAX];
     const char *type = get_str(g, "type", "c2s");
@@ -749,17 +757,22 @@ static void load_listener_enums(loader *ld, wb_conf_listener *l, const config_se
     int k = find_word(kinds, type), m = find_word(modes, tls);
 
     if (k < 0)
-        report(ld, anchor(g, "type"), "'%s.type' is '%s', must be c2s or s2s",
+        report(ld, anchor(g, "type"), "'%s.type' is '%s', must be c2s or s2s (or component)",
                setting_path(g, name, sizeof(name)), type);
     if (m < 0)
         report(ld, anchor(g, "tls"), "'%s.tls' is '%s', must be starttls or direct",
                setting_path(g, name, sizeof(name)), tls);
-    l->kind = k == 1 ? WB_LISTEN_S2S : WB_LISTEN_C2S;
+    l->kind = k == 1 ? WB_LISTEN_S2S : k == 2 ? WB_LISTEN_COMPONENT : WB_LISTEN_C2S;
     l->tls = m == 1 ? WB_TLS_DIRECT : WB_TLS_STARTTLS;
+    if (l->kind == WB_LISTEN_COMPONENT && l->tls == WB_TLS_DIRECT)
+        report(ld, anchor(g, "tls"), "'%s.tls': component listeners are plain TCP (XEP-0114)",
+               setting_path(g, name, sizeof(name)));
 }
 
 static int default_port(const wb_conf_listener *l)
 {
+    if (l->kind == WB_LISTEN_COMPONENT)
+        return 5347;
     if (l->kind == WB_LISTEN_S2S)
         return l->tls == WB_TLS_DIRECT ? 5270 : 5269;
     return l->tls == WB_TLS_DIRECT ? 5223 : 5222;
@@ -776,7 +789,9 @@ static int load_listener(loader *ld, wb_config *c, const config_setting_t *g)
         return 0;
     load_listener_enums(ld, l, g);
     l->port = (int)get_int(g, "port", default_port(l));
-    l->address = strdup(get_str(g, "address", "0.0.0.0"));
+    /* Component streams are not encrypted: loopback unless said otherwise. */
+    l->address =
+        strdup(get_str(g, "address", l->kind == WB_LISTEN_COMPONENT ? "127.0.0.1" : "0.0.0.0"));
     if (l->address == NULL)
         return -1;
     c->n_listeners++;
@@ -941,7 +956,142 @@ static int load_s2s(loader *ld, wb_config *c, const config_setting_t *g)
     return load_s2s_domains(ld, g, "require_valid_cert_for", &s->cert_domains, &s->n_cert_domains);
 }
 
+/* One external component { domain; secret; } (XEP-0114). */
+static int load_component(loader *ld, wb_config *c, const config_setting_t *g)
+{
+    wb_conf_component *k = &c->components[c->n_components];
+    char prepared[WB_JID_PART_MAX + 1];
+    const char *d = get_str(g, "domain", NULL), *secret = get_str(g, "secret", NULL);
+    size_t i;
+
+    if (check_group(ld, g, component_opts) < 0)
+        return 0;
+    if (d == NULL || secret == NULL || secret[0] == '\0') {
+        report(ld, g, "a component needs 'domain' and a non-empty 'secret'");
+        return 0;
+    }
+    if (wb_jid_prep_domain(prepared, d, strlen(d)) < 0) {
+        report(ld, anchor(g, "domain"), "invalid component domain '%s'", d);
+        return 0;
+    }
+    if (wb_config_host(c, prepared) != NULL)
+        report(ld, anchor(g, "domain"), "component domain '%s' is also a host", prepared);
+    for (i = 0; i < c->n_components; i++) {
+        if (strcmp(c->components[i].domain, prepared) == 0)
+            report(ld, anchor(g, "domain"), "duplicate component domain '%s'", prepared);
+    }
+    k->domain = strdup(prepared);
+    k->secret = strdup(secret);
+    c->n_components++;
+    return k->domain != NULL && k->secret != NULL ? 0 : -1;
+}
+
+static int load_components(loader *ld, wb_config *c, const config_setting_t *list)
+{
+    int i, n;
+
+    if (list == NULL)
+        return 0;
+    if (!config_setting_is_list(list)) {
+        report(ld, list, "'components' must be a list ( { ... }, ... )");
+        return 0;
+    }
+    n = config_setting_length(list);
+    c->components = calloc((size_t)n + 1, sizeof(*c->components));
+    if (c->components == NULL)
+        return -1;
+    for (i = 0; i < n; i++) {
+        if (load_component(ld, c, config_setting_get_elem(list, (unsigned)i)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* XEP-0363 HTTP File Upload (server/upload/wb_upload_conf.h). */
+static const opt_spec upload_opts[] = {
+    {"enabled", OPT_BOOL, 0, 0},
+    {"domain", OPT_STR, 0, 0},
+    {"max_file_size", OPT_INT, 1, LLONG_MAX},
+    {"quota_per_account", OPT_INT, 0, LLONG_MAX},
+    {"expire_days", OPT_INT, 0, 36500},
+    {"expire_seconds", OPT_INT, 0, INT_MAX},
+    {"slot_lifetime", OPT_INT, 1, 86400},
+    {"http_listen", OPT_STR, 0, 0},
+    {"http_port", OPT_INT, 1, 65535},
+    {"public_url", OPT_STR, 0, 0},
+    {"certificate", OPT_STR, 0, 0},
+    {"key", OPT_STR, 0, 0},
+    {"max_connections", OPT_INT, 1, 1024},
+    {NULL, OPT_INT, 0, 0},
+};
+
+static void load_upload_path(loader *ld, const config_setting_t *g, const char *name, char *out,
+                             size_t size)
+{
+    const char *v = get_str(g, name, NULL);
+    char *p = v != NULL ? resolve_path(ld, g, name, v) : NULL;
+
+    if (p != NULL && strlen(p) >= size)
+        report(ld, anchor(g, name), "'upload.%s' is too long", name);
+    else if (p != NULL)
+        snprintf(out, size, "%s", p);
+    free(p);
+}
+
 /* The URLs handed out: public_url, or derived from the listener. */
+static void load_upload_url(loader *ld, wb_upload_conf *u, const config_setting_t *g)
+{
+    const char *url = get_str(g, "public_url", NULL);
+
+    if (url != NULL && (strlen(url) >= sizeof(u->public_url) ||
+                        (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)))
+        report(ld, anchor(g, "public_url"), "'upload.public_url' must be an http(s) URL");
+    else if (url != NULL)
+        snprintf(u->public_url, sizeof(u->public_url), "%s", url);
+    else
+        snprintf(u->public_url, sizeof(u->public_url),
+                 strchr(u->listen, ':') ? "%s://[%s]:%d" : "%s://%s:%d",
+                 u->cert[0] ? "https" : "http", u->listen, u->port);
+}
+
+static void load_upload(loader *ld, wb_upload_conf *u, const config_setting_t *g)
+{
+    const char *d = get_str(g, "domain", "upload.%s"), *pct = strchr(d, '%');
+    const char *listen = get_str(g, "http_listen", "127.0.0.1");
+    unsigned char addr[sizeof(struct in6_addr)];
+
+    u->enabled = get_bool(g, "enabled", true);
+    if (strlen(d) >= sizeof(u->domain) || (pct != NULL && (pct[1] != 's' || strchr(pct + 1, '%'))))
+        report(ld, anchor(g, "domain"),
+               "'upload.domain' must be a domain name with at most one %%s");
+    else
+        snprintf(u->domain, sizeof(u->domain), "%s", d);
+    u->max_file_size = get_int(g, "max_file_size", 100LL * 1024 * 1024);
+    u->quota = get_int(g, "quota_per_account", 1024LL * 1024 * 1024);
+    u->expire_ms = get_int(g, "expire_days", 30) * 86400LL * 1000;
+    if (get_int(g, "expire_seconds", 0) > 0)
+        u->expire_ms = get_int(g, "expire_seconds", 0) * 1000LL;
+    u->slot_lifetime = (int)get_int(g, "slot_lifetime", 300);
+    u->port = (int)get_int(g, "http_port", 5281);
+    u->max_connections = (int)get_int(g, "max_connections", 64);
+    if (strlen(listen) >= sizeof(u->listen) ||
+        (inet_pton(AF_INET, listen, addr) != 1 && inet_pton(AF_INET6, listen, addr) != 1))
+        report(ld, anchor(g, "http_listen"),
+               "'upload.http_listen' must be an IPv4 or IPv6 address");
+    else
+        snprintf(u->listen, sizeof(u->listen), "%s", listen);
+    load_upload_path(ld, g, "certificate", u->cert, sizeof(u->cert));
+    load_upload_path(ld, g, "key", u->key, sizeof(u->key));
+    if ((u->cert[0] != '\0') != (u->key[0] != '\0'))
+        report(ld, g, "'upload.certificate' and 'upload.key' must be given together");
+    load_upload_url(ld, u, g);
+}
+
+const wb_upload_conf *wb_config_upload(const wb_config *c)
+{
+    return &((const wb_config_full *)c)->upload;
+}
+
 /* Top level: reports unknown groups and checks each known group; a group that is not a group
  * is replaced by NULL (defaults) so that loading can go on and report more problems. */
 static const config_setting_t *group_of(loader *ld, const config_t *cfg, const char *name,
@@ -956,10 +1106,10 @@ static const config_setting_t *group_of(loader *ld, const config_t *cfg, const c
 
 static void check_top_level(loader *ld, const config_t *cfg)
 {
-    static const char *const groups[] = {"server", "storage", "hosts",    "listeners", "c2s",
-                                         "limits", "sasl",    "register", "retention", "admin",
-                                         "sm",     "muc",     "s2s",      "audit",     "csi",
-                                         "push",   NULL};
+    static const char *const groups[] = {"server", "storage",    "hosts",    "listeners", "c2s",
+                                         "limits", "sasl",       "register", "retention", "admin",
+                                         "sm",     "muc",        "s2s",      "audit",     "csi",
+                                         "push",   "components", "upload",   NULL};
     const config_setting_t *root = config_root_setting(cfg);
     int i, n = config_setting_length(root);
 
@@ -982,6 +1132,8 @@ static int load_all(loader *ld, wb_config *c, const config_t *cfg)
         return -1;
     if (load_listeners(ld, c, config_lookup(cfg, "listeners")) < 0)
         return -1;
+    if (load_components(ld, c, config_lookup(cfg, "components")) < 0)
+        return -1;
     load_c2s(c, group_of(ld, cfg, "c2s", c2s_opts));
     load_limits(c, group_of(ld, cfg, "limits", limits_opts));
     load_register(c, group_of(ld, cfg, "register", register_opts));
@@ -989,6 +1141,7 @@ static int load_all(loader *ld, wb_config *c, const config_t *cfg)
     if (load_s2s(ld, c, group_of(ld, cfg, "s2s", s2s_opts)) < 0)
         return -1;
     load_muc(ld, &((wb_config_full *)c)->muc, group_of(ld, cfg, "muc", muc_opts));
+    load_upload(ld, &((wb_config_full *)c)->upload, group_of(ld, cfg, "upload", upload_opts));
     load_csi_push((wb_config_full *)c, group_of(ld, cfg, "csi", csi_opts),
                   group_of(ld, cfg, "push", push_opts));
     load_sm(c, group_of(ld, cfg, "sm", sm_opts));
@@ -1100,6 +1253,11 @@ void wb_config_free(wb_config *c)
     for (i = 0; i < c->n_listeners; i++)
         free(c->listeners[i].address);
     free(c->listeners);
+    for (i = 0; i < c->n_components; i++) {
+        free(c->components[i].domain);
+        free(c->components[i].secret);
+    }
+    free(c->components);
     for (i = 0; i < c->n_mechanisms; i++)
         free(c->mechanisms[i]);
     free(c->mechanisms);

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { WB_LISTEN_C2S = 0, WB_LISTEN_S2S } wb_listen_kind;
+typedef enum { WB_LISTEN_C2S = 0, WB_LISTEN_S2S, WB_LISTEN_COMPONENT } wb_listen_kind;
 typedef enum { WB_TLS_STARTTLS = 0, WB_TLS_DIRECT } wb_tls_mode;
 
 typedef struct wb_conf_listener {
@@ -22,6 +22,12 @@ typedef struct wb_conf_host {
     char *cert;   /* PEM certificate chain file */
     char *key;    /* PEM private key file */
 } wb_conf_host;
+
+/* An external component (XEP-0114): its domain and the shared secret of its handshake. */
+typedef struct wb_conf_component {
+    char *domain; /* prepared with Nameprep */
+    char *secret;
+} wb_conf_component;
 
 typedef struct wb_config {
     /* server */
@@ -67,6 +73,9 @@ typedef struct wb_config {
     int retention_unit_ms;        /* milliseconds per "second" of every retention and timer */
     /* s2s: federation (server/s2s/wb_s2s_conf.h), always set after a successful load */
     struct wb_s2s_conf *s2s;
+    /* components: XEP-0114 external components (server/component/), jabber:component:accept */
+    wb_conf_component *components;
+    size_t n_components;
     /* admin: the REST admin API (server/admin/) */
     bool admin_enabled;       /* off by default */
     char *admin_listen;       /* address, default "127.0.0.1" */

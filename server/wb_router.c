@@ -2,12 +2,14 @@
  * delivered are the ones the adapter prepared, never re-serialised here. */
 #include "wb_router.h"
 #include "wb_s2s.h"
+#include "wb_component.h"
 
 #include <string.h>
 
 #include "wb_c2s.h"
 #include "wb_log.h"
 #include "muc/wb_muc.h"
+#include "upload/wb_upload.h"
 #include "wb_modules.h"
 #include "wb_xmpp_errors.h"
 #include "wb_xmpp_model.h"
@@ -128,6 +130,10 @@ void wb_route(wb_worker *w, wb_msg *m)
         }
     } else if (wb_muc_route(w, m)) {
         return; /* a MUC service, its rooms and occupants (server/modules/muc/) */
+    } else if (wb_upload_route(w, m)) {
+        return; /* an HTTP File Upload service (server/modules/upload.c) */
+    } else if (wb_comp_route(w, m)) {
+        return; /* an external component's domain (server/component/) */
     } else if (!wb_server_serves(w->srv, m->to.domain)) {
         wb_s2s_route(w, m); /* federation (server/s2s/): consumes m */
         return;

@@ -39,9 +39,9 @@ typedef struct wb_server {
     void *mod_state[WB_SERVER_MAX_MODULES]; /* see wb_modules_state() */
     time_t started;                         /* when the daemon started (XEP-0012 uptime) */
     struct wb_vault *vault;                 /* master key(s), thread-safe; used only by storage/ */
-    struct wb_audit *audit; /* the audit log writer (server/audit/), thread-safe */
-    struct wb_admin *admin; /* the REST admin API (server/admin/), NULL when off */
-    struct wb_s2s *s2s;     /* federation (server/s2s/), set before the workers start */
+    struct wb_audit *audit;                 /* the audit log writer (server/audit/), thread-safe */
+    struct wb_admin *admin;                 /* the REST admin API (server/admin/), NULL when off */
+    struct wb_s2s *s2s; /* federation (server/s2s/), set before the workers start */
 } wb_server;
 
 struct wb_worker {

@@ -14,6 +14,8 @@
 #include "wb_store.h"
 #include "wb_store_muc_archive.h"
 #include "wb_store_retention.h"
+#include "wb_store_upload.h"
+#include "upload/wb_upload_conf.h"
 
 struct wb_sweeper {
     struct event_base *base;
@@ -25,7 +27,8 @@ struct wb_sweeper {
     wb_retention_sweep args;
     /* sweeper thread only (read by wb_sweeper_stop after the join) */
     bool busy, stopping;
-    uint64_t run_archived, run_queued, run_rooms;
+    uint64_t run_archived, run_queued, run_rooms, run_uploads;
+    int64_t upload_expire_ms; /* upload.expire_*: 0 keeps uploaded files */
     /* atomic */
     uint64_t sweeps, failures, archived, queued;
 };
@@ -39,6 +42,32 @@ static void wb_sweeper_failed(wb_sweeper *sw)
     wb_metrics_inc(WB_METRIC_RETENTION_SWEEP_FAILURES);
 }
 static void wb_sweeper_rooms(wb_sweeper *sw);
+
+static void wb_sweeper_uploads(wb_sweeper *sw);
+
+/* Uploaded files (storage/wb_store_upload.c) stored longer than upload.expire_*, in batches. */
+static void wb_sweeper_uploads_done(void *arg, wb_store_status status, uint64_t n)
+{
+    wb_sweeper *sw = arg;
+    if (status == WB_STORE_UNAVAILABLE)
+        wb_sweeper_failed(sw);
+    sw->run_uploads += n;
+    if (!sw->stopping && status == WB_STORE_OK && n >= (uint64_t)sw->args.batch) {
+        wb_sweeper_uploads(sw);
+        return;
+    }
+    if (sw->run_uploads > 0)
+        wb_info("sweeper: erased %llu expired uploaded files", (unsigned long long)sw->run_uploads);
+    sw->busy = false;
+}
+
+static void wb_sweeper_uploads(wb_sweeper *sw)
+{
+    if (sw->upload_expire_ms <= 0 || sw->stopping ||
+        wb_store_upload_expire(sw->store, sw->upload_expire_ms, sw->args.batch,
+                               wb_sweeper_uploads_done, sw) == NULL)
+        sw->busy = false;
+}
 
 /* Room archives (storage/wb_store_muc_archive.c): rows past their room's expiry, in batches. */
 static void wb_sweeper_rooms_done(void *arg, wb_store_status status, uint64_t n)
@@ -55,7 +84,8 @@ static void wb_sweeper_rooms_done(void *arg, wb_store_status status, uint64_t n)
     }
     if (sw->run_rooms > 0)
         wb_info("sweeper: erased %llu expired room messages", (unsigned long long)sw->run_rooms);
-    sw->busy = false;
+    sw->run_uploads = 0;
+    wb_sweeper_uploads(sw); /* then uploaded files */
 }
 
 static void wb_sweeper_rooms(wb_sweeper *sw)
@@ -160,6 +190,7 @@ wb_sweeper *wb_sweeper_start(const wb_config *cfg)
     sw->args.default_s = cfg->retention_default;
     sw->args.unit_ms = cfg->retention_unit_ms;
     sw->args.batch = cfg->retention_batch;
+    sw->upload_expire_ms = wb_config_upload(cfg)->expire_ms;
     const struct timeval tv = {cfg->retention_sweep_interval, 0};
     sw->base = event_base_new();
     if (sw->base == NULL)

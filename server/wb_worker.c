@@ -11,6 +11,7 @@
 #include <event2/thread.h>
 
 #include "wb_c2s.h"
+#include "wb_component.h"
 #include "wb_log.h"
 #include "wb_s2s.h"
 #include "wb_store.h"
@@ -162,6 +163,7 @@ static void wb_worker_begin_stop(wb_worker *w)
         return;
     w->stopping = true;
     wb_s2s_worker_stop(w);
+    wb_comp_worker_stop(w);
     wb_c2s *c = w->sessions;
     while (c) {
         wb_c2s *next = wb_c2s_next(c);
@@ -202,6 +204,8 @@ static void wb_worker_handle(wb_worker *w, wb_mb_item *it)
             close(it->fd);
         else if (it->lis->kind == WB_LISTEN_S2S)
             wb_s2s_accept(w, it->fd, it->lis, it->peer);
+        else if (it->lis->kind == WB_LISTEN_COMPONENT)
+            wb_comp_accept(w, it->fd, it->lis, it->peer);
         else
             wb_c2s_new(w, it->fd, it->lis, it->peer);
         break;
@@ -217,8 +221,8 @@ static void wb_worker_handle(wb_worker *w, wb_mb_item *it)
     case WB_MB_CLOSE:
         if ((c = wb_worker_session(w, it->sid)))
             wb_worker_close_session(w, c, it);
-        else
-            wb_s2s_close_id(w, it->sid); /* s2s streams share the id space */
+        else if (!wb_comp_close_id(w, it->sid, it->stream_err, it->text[0] ? it->text : NULL))
+            wb_s2s_close_id(w, it->sid); /* s2s and component streams share the id space */
         break;
     case WB_MB_STOP:
         wb_worker_begin_stop(w);
@@ -299,6 +303,7 @@ static void *wb_worker_main(void *arg)
     while (w->sessions)
         wb_c2s_free(w->sessions);
     wb_s2s_worker_end(w);
+    wb_comp_worker_end(w);
     return NULL;
 }
 

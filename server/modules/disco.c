@@ -7,6 +7,8 @@
 #include "wb_caps.h"
 #include "wb_log.h"
 #include "muc/wb_muc.h"
+#include "upload/wb_upload.h"
+#include "wb_component.h"
 #include "wb_modules.h"
 #include "wb_pep.h"
 #include "wb_router.h"
@@ -106,13 +108,16 @@ static void wb_disco_server_info_reply(wb_worker *w, const wb_msg *m, const char
     wb_disco_reply_buf(w, m, &b);
 }
 
-/* The server's items: its MUC service (server/modules/muc/). */
+/* The server's items: its MUC service (server/modules/muc/), external components
+ * (server/component/). */
 static void wb_disco_server_items(wb_worker *w, const wb_msg *m)
 {
     wb_buf b;
     wb_buf_init(&b);
     wb_buf_puts(&b, "<query xmlns='" WB_NS_DISCO_ITEMS "'>");
     wb_muc_disco_items(w->srv, m->has_to ? m->to.domain : m->from.domain, &b);
+    wb_upload_disco_items(w->srv, m->has_to ? m->to.domain : m->from.domain, &b);
+    wb_comp_disco_items(w->srv, &b);
     wb_buf_puts(&b, "</query>");
     wb_disco_reply_buf(w, m, &b);
 }

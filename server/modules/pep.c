@@ -37,6 +37,8 @@ const char *const wb_pep_account_features[] = {
     WB_NS_PUBSUB "#purge-nodes",
     WB_NS_PUBSUB "#retract-items",
     WB_NS_PUBSUB "#retrieve-items",
+    "urn:xmpp:pep-vcard-conversion:0", /* avatar.c */
+    "urn:xmpp:bookmarks:1#compat",     /* bookmarks_compat.c */
     NULL,
 };
 
@@ -217,6 +219,7 @@ static void wb_pep_published(void *arg, wb_store_status status, wb_pep_result re
         wb_pep_put_item_event(&b, r->pnode, r->item, r->doc.data, r->doc.len);
         if (!b.failed)
             wb_pep_notify(r->w, &r->owner, r->pnode, cfg->access, b.data, b.len);
+        wb_avatar_pep_published(r->w, &r->owner, r->pnode, r->doc.data, r->doc.len);
     }
     wb_buf_free(&b);
     wb_pep_req_free(r);

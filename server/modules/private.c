@@ -1,5 +1,5 @@
 /* XEP-0049 private XML storage: an account keeps namespaced elements for itself, one per
- * namespace and name. Not for PEP or bookmarks conversion (XEP-0223, XEP-0411). */
+ * namespace and name. Not for storage:bookmarks (bookmarks_compat.c converts it to PEP). */
 #include <stdlib.h>
 #include <string.h>
 

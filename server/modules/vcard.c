@@ -1,9 +1,10 @@
 /* XEP-0054 vcard-temp: each account's vCard, stored as received and returned as stored. XEP-0153
- * avatar hashes in presence need nothing here: the router passes them through untouched. */
+ * avatar hashes in presence and the PEP avatar conversion (XEP-0398) are in avatar.c. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "wb_modules.h"
+#include "wb_pep.h"
 #include "wb_router.h"
 #include "wb_store_xmlstore.h"
 #include "wb_xml.h"
@@ -66,10 +67,12 @@ static void wb_vcard_got(void *arg, wb_store_status status, const char *doc, siz
 static void wb_vcard_stored(void *arg, wb_store_status status)
 {
     wb_vcard_op *op = arg;
-    if (status != WB_STORE_OK)
+    if (status != WB_STORE_OK) {
         wb_vcard_fail(op->w, op->m, status);
-    else
+    } else {
         wb_vcard_reply(op->w, op->m, NULL, 0);
+        wb_avatar_vcard_set(op->w, op->m); /* XEP-0398: the hash for presence, the PEP avatar */
+    }
     wb_vcard_op_free(op);
 }
 

@@ -26,17 +26,41 @@ extern const wb_module wb_mod_time;      /* time.c: XEP-0202 */
 extern const wb_module wb_mod_last;      /* last.c: XEP-0012 */
 extern const wb_module wb_mod_vcard;     /* vcard.c: XEP-0054, XEP-0153 */
 extern const wb_module wb_mod_private;   /* private.c: XEP-0049 */
-extern const wb_module wb_mod_pep;       /* pep*.c: XEP-0163, XEP-0060 subset, caps */
-extern const wb_module wb_mod_muc;       /* muc/: XEP-0045, XEP-0249, XEP-0410, XEP-0421 */
-extern const wb_module wb_mod_admin_sessions; /* admin/: sessions for the admin API */
+extern const wb_module wb_mod_avatar;    /* avatar.c: XEP-0398 */
+extern const wb_module wb_mod_bookmarks_compat; /* XEP-0402 #compat */
+extern const wb_module wb_mod_pep;              /* pep*.c: XEP-0163, XEP-0060 */
+extern const wb_module wb_mod_muc;              /* muc/: XEP-0045 and friends */
+extern const wb_module wb_mod_component;        /* ../component/: XEP-0114 */
+extern const wb_module wb_mod_upload;           /* upload.c: XEP-0363 */
+extern const wb_module wb_mod_admin_sessions;   /* ../admin/: session list */
 
 /* Order matters for the hooks: blocking filters first, then subscriptions, then push notes what
  * could not be delivered (and passes it on) before offline storage takes it. */
 static const wb_module *const wb_modules[] = {
-    &wb_mod_blocking,       &wb_mod_roster, &wb_mod_presence, &wb_mod_mam,     &wb_mod_retract,
-    &wb_mod_retention,      &wb_mod_push,   &wb_mod_csi,      &wb_mod_offline, &wb_mod_carbons,
-    &wb_mod_register,       &wb_mod_disco,  &wb_mod_ping,     &wb_mod_version, &wb_mod_time,
-    &wb_mod_last,           &wb_mod_vcard,  &wb_mod_private,  &wb_mod_pep,     &wb_mod_muc,
+    &wb_mod_blocking,
+    &wb_mod_roster,
+    &wb_mod_presence,
+    &wb_mod_mam,
+    &wb_mod_retract,
+    &wb_mod_retention,
+    &wb_mod_push,
+    &wb_mod_csi,
+    &wb_mod_offline,
+    &wb_mod_carbons,
+    &wb_mod_register,
+    &wb_mod_disco,
+    &wb_mod_ping,
+    &wb_mod_version,
+    &wb_mod_time,
+    &wb_mod_last,
+    &wb_mod_vcard,
+    &wb_mod_avatar,
+    &wb_mod_bookmarks_compat,
+    &wb_mod_private,
+    &wb_mod_pep,
+    &wb_mod_muc,
+    &wb_mod_component,
+    &wb_mod_upload,
     &wb_mod_admin_sessions,
 };
 #define WB_N_MODULES (sizeof(wb_modules) / sizeof(wb_modules[0]))

@@ -85,4 +85,11 @@ void wb_pep_caps_ended(wb_worker *w, const wb_jid *full, uint64_t sid, bool was_
 /* Whether session sid advertised pnode+notify (thread-safe). */
 bool wb_pep_caps_wants(wb_server *srv, uint64_t sid, const char *pnode);
 
+/* ---- avatar.c: XEP-0398 conversion between the PEP avatar and the vCard ---- */
+/* The owner published an item with payload on its node pnode (after the store said OK). */
+void wb_avatar_pep_published(wb_worker *w, const wb_jid *owner, const char *pnode,
+                             const char *payload, size_t len);
+/* The account m->from stored the vCard of the vcard-temp set iq m. */
+void wb_avatar_vcard_set(wb_worker *w, const wb_msg *m);
+
 #endif

@@ -262,6 +262,8 @@ static void wb_s2s_bounce_cb(evutil_socket_t fd, short what, void *arg)
 
 wb_s2s_conn *wb_s2s_open(wb_worker *w, wb_s2s_dir dir, const char *local, const char *remote)
 {
+    if (w->stopping)
+        return NULL; /* the worker is ending: nothing new may start (its events would leak) */
     wb_s2s_conn *c = wb_s2s_conn_new(w, dir);
     if (!c)
         return NULL;
@@ -311,6 +313,11 @@ void wb_s2s_route_owned(wb_worker *w, wb_msg *m)
     bool fresh = !c;
     if (fresh)
         c = wb_s2s_open(w, WB_S2S_OUT, m->from.domain, m->to.domain);
+    if (!c && w->stopping) {
+        wb_s2s_bounce(w, m, WB_S2S_TIMEOUT, "server shutting down");
+        wb_msg_unref(m);
+        return;
+    }
     if (!c) {
         wb_route_error(w, m, WB_STE_INTERNAL_SERVER_ERROR, NULL);
         wb_msg_unref(m);

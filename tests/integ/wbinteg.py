@@ -176,6 +176,8 @@ class Server:
             'listeners = ( { type = "c2s"; address = "127.0.0.1"; port = %d; tls = "starttls"; },\n'
             '              { type = "c2s"; address = "127.0.0.1"; port = %d; tls = "direct"; } );\n'
             'c2s = { require_starttls = true; };\n'
+            # The upload service's HTTP port is one per machine: tests_upload.py turns it on.
+            'upload = { enabled = false; };\n'
             'limits = { max_stanza_size = 65536; handshake_timeout = 20; idle_timeout = 600;\n'
             '           auth_failures = 50; auth_window = 60; };\n'
             % (self.suite.pg.host, self.db, self.starttls_port, self.direct_port)) + mechs
