@@ -192,6 +192,10 @@ static const opt_spec s2s_opts[] = {
     {"control_socket", OPT_STR, 0, 0},
     {"max_connections_per_minute", OPT_INT, 1, 100000},
     {"max_stanzas_per_second", OPT_INT, 1, 1000000},
+    {"require_tls13", OPT_BOOL, 0, 0},
+    {"require_tls13_for", OPT_STRLIST, 0, 0},
+    {"socks5", OPT_STR, 0, 0},
+    {"socks5_domains", OPT_STRLIST, 0, 0},
     {NULL, OPT_INT, 0, 0},
 };
 
@@ -915,6 +919,37 @@ static int load_s2s_routes(loader *ld, wb_s2s_conf *s, const config_setting_t *g
     return 0;
 }
 
+/* s2s.socks5: "ADDRESS:PORT" of a SOCKS5 proxy, numeric ("[::1]:9050" for IPv6): no lookup. */
+static int load_s2s_socks5(loader *ld, wb_s2s_conf *s, const config_setting_t *g)
+{
+    const char *v = get_str(g, "socks5", NULL);
+    char host[INET6_ADDRSTRLEN + 2];
+    unsigned char a[16];
+    if (v == NULL)
+        return 0;
+    const char *colon = strrchr(v, ':');
+    const char *h = v;
+    size_t hlen = colon ? (size_t)(colon - v) : 0;
+    if (hlen >= 2 && v[0] == '[' && v[hlen - 1] == ']') {
+        h = v + 1;
+        hlen -= 2;
+    }
+    char *end = NULL;
+    const long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (hlen == 0 || hlen >= sizeof(host) || !end || *end || port < 1 || port > 65535) {
+        report(ld, anchor(g, "socks5"), "'s2s.socks5' must be ADDRESS:PORT, not '%s'", v);
+        return 0;
+    }
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    if (inet_pton(AF_INET, host, a) != 1 && inet_pton(AF_INET6, host, a) != 1) {
+        report(ld, anchor(g, "socks5"), "'s2s.socks5' needs a numeric address, not '%s'", host);
+        return 0;
+    }
+    s->socks5_port = (int)port;
+    return (s->socks5_host = strdup(host)) != NULL ? 0 : -1;
+}
+
 /* The s2s group (docs/federation.md); the dialback secret sits by the master key by default. */
 static int load_s2s(loader *ld, wb_config *c, const config_setting_t *g)
 {
@@ -953,7 +988,13 @@ static int load_s2s(loader *ld, wb_config *c, const config_setting_t *g)
         return -1;
     if (load_s2s_domains(ld, g, "deny", &s->deny, &s->n_deny) < 0)
         return -1;
-    return load_s2s_domains(ld, g, "require_valid_cert_for", &s->cert_domains, &s->n_cert_domains);
+    if (load_s2s_domains(ld, g, "require_valid_cert_for", &s->cert_domains, &s->n_cert_domains) < 0)
+        return -1;
+    s->require_tls13 = get_bool(g, "require_tls13", false);
+    if (load_s2s_domains(ld, g, "require_tls13_for", &s->tls13_domains, &s->n_tls13_domains) < 0 ||
+        load_s2s_domains(ld, g, "socks5_domains", &s->socks5_domains, &s->n_socks5_domains) < 0)
+        return -1;
+    return load_s2s_socks5(ld, s, g);
 }
 
 /* One external component { domain; secret; } (XEP-0114). */

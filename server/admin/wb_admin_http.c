@@ -29,6 +29,7 @@ typedef struct wb_admin_route {
     wb_admin_handler fn;
 } wb_admin_route;
 
+void wb_admin_h_federation_list(wb_admin_req *r); /* wb_admin_federation.c */
 static const wb_admin_route wb_admin_routes[] = {
     {"POST", "/api/v1/auth/login", NULL, "login", false, wb_admin_h_login},
     {"POST", "/api/v1/auth/logout", "", "logout", false, wb_admin_h_logout},
@@ -47,6 +48,8 @@ static const wb_admin_route wb_admin_routes[] = {
     {"GET", "/api/v1/sessions", "sessions.read", "session.list", true, wb_admin_h_sessions_list},
     {"DELETE", "/api/v1/sessions/{}/{}", "sessions.write", "session.kick", true,
      wb_admin_h_session_kick},
+    {"GET", "/api/v1/federation", "federation.read", "federation.list", false,
+     wb_admin_h_federation_list},
     {"GET", "/api/v1/rooms", "rooms.read", "room.list", true, wb_admin_h_rooms_list},
     {"GET", "/api/v1/rooms/{}", "rooms.read", "room.read", true, wb_admin_h_room_get},
     {"DELETE", "/api/v1/rooms/{}", "rooms.write", "room.destroy", true, wb_admin_h_room_delete},
@@ -99,10 +102,19 @@ static const wb_admin_route wb_admin_routes[] = {
 #define WB_ADMIN_N_ROUTES (sizeof(wb_admin_routes) / sizeof(wb_admin_routes[0]))
 
 /* What each role may do; superadmin may do everything. */
-static const char *const wb_admin_operator_perms[] = {
-    "accounts.read", "accounts.write", "sessions.read",   "sessions.write",
-    "stats.read",    "rooms.read",     "rooms.write",     "invites.read",
-    "invites.write", "retention.read", "retention.write", NULL};
+static const char *const wb_admin_operator_perms[] = {"accounts.read",
+                                                      "accounts.write",
+                                                      "sessions.read",
+                                                      "sessions.write",
+                                                      "stats.read",
+                                                      "rooms.read",
+                                                      "rooms.write",
+                                                      "invites.read",
+                                                      "invites.write",
+                                                      "retention.read",
+                                                      "retention.write",
+                                                      "federation.read",
+                                                      NULL};
 static const char *const wb_admin_auditor_perms[] = {"audit.read", NULL};
 static const char *const wb_admin_dpo_perms[] = {"gdpr.read", "gdpr.write", NULL};
 

@@ -15,6 +15,7 @@
 
 #include "wb_audit.h"
 #include "wb_log.h"
+#include "muc/wb_muc_conf.h"
 #include "wb_ratelimit.h"
 #include "wb_router.h"
 #include "wb_vault.h"
@@ -25,6 +26,31 @@
 wb_s2s *wb_s2s_of(const wb_worker *w)
 {
     return w->srv->s2s;
+}
+
+/* Whether domain is the MUC service of host (named as muc_service.c names it). */
+static bool wb_s2s_is_muc_of(const wb_muc_conf *muc, const char *host, const char *domain)
+{
+    char name[WB_S2S_DOMAIN_MAX], prepped[WB_S2S_DOMAIN_MAX];
+    const char *pct = strstr(muc->domain, "%s");
+    if (!muc->enabled)
+        return false;
+    if (pct)
+        snprintf(name, sizeof(name), "%.*s%s%s", (int)(pct - muc->domain), muc->domain, host,
+                 pct + 2);
+    else
+        snprintf(name, sizeof(name), "%s", muc->domain);
+    return wb_jid_prep_domain(prepped, name, strlen(name)) == 0 && strcmp(prepped, domain) == 0;
+}
+
+int wb_s2s_host_index(const wb_server *srv, const char *domain)
+{
+    const wb_config *cfg = srv->cfg;
+    for (size_t i = 0; i < cfg->n_hosts; i++)
+        if (strcmp(cfg->hosts[i].domain, domain) == 0 ||
+            wb_s2s_is_muc_of(wb_config_muc(cfg), cfg->hosts[i].domain, domain))
+            return (int)i;
+    return -1;
 }
 
 wb_s2s_worker *wb_s2s_ws(const wb_worker *w)
@@ -220,7 +246,7 @@ void wb_s2s_route(wb_worker *w, wb_msg *m)
 {
     const wb_s2s *s = wb_s2s_of(w);
     const char *why = s ? wb_s2s_conf_refuses(s->conf, m->to.domain) : "federation is disabled";
-    if (!m->has_from || !wb_server_serves(w->srv, m->from.domain)) {
+    if (!m->has_from || wb_s2s_host_index(w->srv, m->from.domain) < 0) {
         wb_debug("s2s: dropping a stanza for %s that no local sender sent", m->to.domain);
         wb_msg_unref(m);
         return;

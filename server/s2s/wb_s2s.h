@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "wb_msg.h"
 #include "wb_server.h"
@@ -19,6 +20,15 @@ int wb_s2s_init(wb_server *srv, char *err, size_t errsize);
 int wb_s2s_ctl_start(wb_server *srv, struct event_base *base);
 /* On w's thread: closes s2s stream `id` (warblerctl s2s close); false if w has no such stream. */
 bool wb_s2s_close_id(wb_worker *w, uint64_t id);
+/* One live authenticated s2s stream as the registry has it (strings valid during the call). */
+typedef struct wb_s2s_view {
+    const char *remote, *local, *auth, *tls_version, *tls_cipher;
+    bool out;
+    uint64_t n_in, n_out;
+} wb_s2s_view;
+/* Thread-safe: calls fn for every authenticated stream (under the registry lock: fn must not
+ * call back into s2s). Returns how many; 0 when federation is off. */
+size_t wb_s2s_each(wb_server *srv, void (*fn)(void *arg, const wb_s2s_view *v), void *arg);
 /* After every worker has been freed (also closes the control socket). */
 void wb_s2s_free(wb_server *srv);
 

@@ -71,11 +71,8 @@ void wb_s2s_cert_free(wb_s2s *s)
 
 SSL *wb_s2s_cert_client_ssl(const wb_s2s *s, const char *local)
 {
-    const wb_config *cfg = s->srv->cfg;
-    for (size_t i = 0; i < s->n_client && i < cfg->n_hosts; i++)
-        if (strcmp(cfg->hosts[i].domain, local) == 0)
-            return SSL_new(s->client_ctx[i]);
-    return NULL;
+    const int i = wb_s2s_host_index(s->srv, local);
+    return i >= 0 && (size_t)i < s->n_client ? SSL_new(s->client_ctx[i]) : NULL;
 }
 
 /* An otherName of the given OID naming domain (XmppAddr: the domain; SRV-ID: _xmpp-server.). */

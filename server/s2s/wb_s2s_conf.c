@@ -1,5 +1,5 @@
-/* Federation settings: lookups on the parsed `s2s` group (routes, allow/deny policy) and freeing.
- * The parsing itself lives with the rest of the configuration in wb_config.c. */
+/* Federation settings: lookups on the parsed `s2s` group (routes, allow/deny, TLS 1.3, SOCKS5) and
+ * freeing. The parsing itself lives with the rest of the configuration in wb_config.c. */
 #include "wb_s2s_conf.h"
 
 #include <stdlib.h>
@@ -29,6 +29,9 @@ void wb_s2s_conf_free(wb_s2s_conf *c)
     free(c->routes);
     wb_s2s_conf_free_list(c->allow, c->n_allow);
     wb_s2s_conf_free_list(c->deny, c->n_deny);
+    wb_s2s_conf_free_list(c->tls13_domains, c->n_tls13_domains);
+    wb_s2s_conf_free_list(c->socks5_domains, c->n_socks5_domains);
+    free(c->socks5_host);
     free(c);
 }
 
@@ -62,4 +65,23 @@ const char *wb_s2s_conf_refuses(const wb_s2s_conf *c, const char *domain)
     if (c->n_allow && !wb_s2s_conf_listed(c->allow, c->n_allow, domain))
         return "domain is not on the allowlist";
     return NULL;
+}
+
+bool wb_s2s_conf_tls13_required(const wb_s2s_conf *c, const char *domain)
+{
+    return c->require_tls13 ||
+           (domain && wb_s2s_conf_listed(c->tls13_domains, c->n_tls13_domains, domain));
+}
+
+bool wb_s2s_conf_is_onion(const char *domain)
+{
+    const size_t n = strlen(domain);
+    return n > 6 && strcmp(domain + n - 6, ".onion") == 0;
+}
+
+bool wb_s2s_conf_via_socks(const wb_s2s_conf *c, const char *domain)
+{
+    return c->socks5_host != NULL &&
+           (wb_s2s_conf_is_onion(domain) ||
+            wb_s2s_conf_listed(c->socks5_domains, c->n_socks5_domains, domain));
 }

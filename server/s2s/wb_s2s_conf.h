@@ -33,6 +33,13 @@ typedef struct wb_s2s_conf {
                                     master key file); created at start-up when missing */
     wb_s2s_static_route *routes; /* static routes, override DNS */
     size_t n_routes;
+    bool require_tls13;   /* TLS 1.3 required on every s2s stream, both ways (default off) */
+    char **tls13_domains; /* peers whose streams must use TLS 1.3 (require_tls13_for) */
+    size_t n_tls13_domains;
+    char *socks5_host; /* SOCKS5 proxy (numeric address) for .onion and socks5_domains, or NULL */
+    int socks5_port;
+    char **socks5_domains; /* domains reached through the proxy besides *.onion */
+    size_t n_socks5_domains;
     char **allow; /* allowlist of remote domains (empty: all but the denied) */
     size_t n_allow;
     char **deny; /* denylist of remote domains */
@@ -44,6 +51,12 @@ void wb_s2s_conf_free(wb_s2s_conf *c);
 const wb_s2s_static_route *wb_s2s_conf_route(const wb_s2s_conf *c, const char *domain);
 /* Whether domain must authenticate with a valid certificate (dialback refused). */
 bool wb_s2s_conf_cert_required(const wb_s2s_conf *c, const char *domain);
+/* Whether streams with domain (NULL: not known yet) must use TLS 1.3. */
+bool wb_s2s_conf_tls13_required(const wb_s2s_conf *c, const char *domain);
+/* Whether domain is reached through the SOCKS5 proxy (*.onion or listed; false without proxy). */
+bool wb_s2s_conf_via_socks(const wb_s2s_conf *c, const char *domain);
+/* Whether domain is a Tor onion name (ends in ".onion"). */
+bool wb_s2s_conf_is_onion(const char *domain);
 /* Whether policy lets us federate with domain (allowlist, denylist); NULL or a reason. */
 const char *wb_s2s_conf_refuses(const wb_s2s_conf *c, const char *domain);
 

@@ -104,6 +104,39 @@ static void wb_s2s_ctl_list(wb_s2s *s, struct evbuffer *out)
     evbuffer_add_printf(out, "end\n");
 }
 
+size_t wb_s2s_each(wb_server *srv, void (*fn)(void *arg, const wb_s2s_view *v), void *arg)
+{
+    wb_s2s *s = srv->s2s;
+    size_t n = 0;
+    if (!s || !s->reg_ready)
+        return 0;
+    pthread_mutex_lock(&s->reg_lock);
+    for (const wb_s2s_info *i = s->reg; i; i = i->next) {
+        if (!i->ready)
+            continue;
+        char ver[96];
+        snprintf(ver, sizeof(ver), "%s", i->tls);
+        char *sp = strchr(ver, ' ');
+        if (sp)
+            *sp++ = '\0';
+        const bool tls = strcmp(ver, "none") != 0;
+        const wb_s2s_view v = {
+            .remote = i->remote,
+            .local = i->local,
+            .auth = i->auth,
+            .tls_version = tls ? ver : "",
+            .tls_cipher = tls && sp ? sp : "",
+            .out = i->out,
+            .n_in = __atomic_load_n(&i->n_in, __ATOMIC_RELAXED),
+            .n_out = __atomic_load_n(&i->n_out, __ATOMIC_RELAXED),
+        };
+        fn(arg, &v);
+        n++;
+    }
+    pthread_mutex_unlock(&s->reg_lock);
+    return n;
+}
+
 /* "s2s close DOMAIN": every stream with that remote domain, closed by its worker. */
 static void wb_s2s_ctl_close(wb_s2s *s, const char *domain, struct evbuffer *out)
 {

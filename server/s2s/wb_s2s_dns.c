@@ -222,6 +222,10 @@ int wb_s2s_dns_start(wb_s2s_conn *c)
 {
     const wb_s2s_static_route *r = wb_s2s_conf_route(wb_s2s_of(c->w)->conf, c->remote);
     c->state = WB_S2S_RESOLVING;
+    if (wb_s2s_conf_via_socks(wb_s2s_of(c->w)->conf, c->remote)) {
+        wb_s2s_socks_start(c); /* no DNS at all: the proxy resolves the name */
+        return 0;
+    }
     if (r) {
         unsigned char a[16];
         if (inet_pton(AF_INET, r->host, a) == 1 || inet_pton(AF_INET6, r->host, a) == 1) {

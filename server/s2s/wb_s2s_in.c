@@ -40,6 +40,20 @@ static void wb_s2s_in_features(wb_s2s_conn *c)
     wb_buf_free(&b);
 }
 
+/* TLS 1.3 policy (s2s.require_tls13, require_tls13_for) for a stream from remote (NULL when not
+ * known yet): 0, or WB_SE_POLICY_VIOLATION after a log line and an audit record. */
+static int wb_s2s_in_tls13(wb_s2s_conn *c, const char *remote)
+{
+    if (!wb_s2s_conf_tls13_required(wb_s2s_of(c->w)->conf, remote) ||
+        (c->tls_on && c->ssl && SSL_version(c->ssl) >= TLS1_3_VERSION))
+        return 0;
+    const char *ver = c->tls_on && c->ssl ? SSL_get_version(c->ssl) : "no TLS";
+    wb_info("s2s %llu: refused inbound stream from %s (%s): TLS 1.3 is required, it uses %s",
+            (unsigned long long)c->id, remote ? remote : "?", c->peer, ver);
+    wb_s2s_audit(c, remote ? remote : c->peer, c->local, false, "TLS 1.3 is required");
+    return WB_SE_POLICY_VIOLATION;
+}
+
 int wb_s2s_in_open(wb_s2s_conn *c, const wb_stream_header *hdr)
 {
     const wb_s2s_conf *conf = wb_s2s_of(c->w)->conf;
@@ -48,7 +62,7 @@ int wb_s2s_in_open(wb_s2s_conn *c, const wb_stream_header *hdr)
         !hdr->default_ns || strcmp(hdr->default_ns, WB_NS_SERVER) != 0)
         return WB_SE_INVALID_NAMESPACE;
     if (!hdr->to || wb_jid_prep_domain(to, hdr->to, strlen(hdr->to)) < 0 ||
-        !wb_server_serves(c->w->srv, to) || (c->local[0] && strcmp(c->local, to) != 0))
+        wb_s2s_host_index(c->w->srv, to) < 0 || (c->local[0] && strcmp(c->local, to) != 0))
         return WB_SE_HOST_UNKNOWN;
     snprintf(c->local, sizeof(c->local), "%s", to);
     if (!hdr->version || strncmp(hdr->version, "1.", 2) != 0)
@@ -65,6 +79,8 @@ int wb_s2s_in_open(wb_s2s_conn *c, const wb_stream_header *hdr)
         }
         snprintf(c->remote, sizeof(c->remote), "%s", from);
     }
+    if (c->tls_on && wb_s2s_in_tls13(c, c->remote[0] ? c->remote : NULL))
+        return WB_SE_POLICY_VIOLATION;
     wb_s2s_conn_send_header(c);
     wb_s2s_in_features(c);
     return WB_XML_CONTINUE;
@@ -150,9 +166,9 @@ static int wb_s2s_in_db_addrs(wb_s2s_conn *c, const wb_stanza *st, char *remote,
     const char *from = wb_st_attr(st, 0, "from"), *to = wb_st_attr(st, 0, "to");
     if (!from || !to || wb_jid_prep_domain(remote, from, strlen(from)) < 0)
         return WB_SE_INVALID_FROM;
-    if (wb_jid_prep_domain(local, to, strlen(to)) < 0 || !wb_server_serves(c->w->srv, local))
+    if (wb_jid_prep_domain(local, to, strlen(to)) < 0 || wb_s2s_host_index(c->w->srv, local) < 0)
         return WB_SE_HOST_UNKNOWN;
-    if (wb_server_serves(c->w->srv, remote))
+    if (wb_s2s_host_index(c->w->srv, remote) >= 0)
         return WB_SE_INVALID_FROM;
     return 0;
 }
@@ -180,6 +196,8 @@ static int wb_s2s_in_dialback(wb_s2s_conn *c, const wb_stanza *st)
     if (strcmp(name, "result") != 0)
         return WB_SE_UNSUPPORTED_STANZA_TYPE;
     if (!c->tls_on && s->conf->require_tls)
+        return WB_SE_POLICY_VIOLATION;
+    if (wb_s2s_in_tls13(c, remote))
         return WB_SE_POLICY_VIOLATION;
     if (!s->conf->dialback) {
         wb_info("s2s %llu: refused dialback from %s: dialback is disabled",
@@ -282,7 +300,7 @@ static int wb_s2s_in_route(wb_s2s_conn *c, wb_stanza *st, wb_msg_kind kind)
         return WB_SE_INVALID_FROM;
     if (wb_jid_parse(&jt, to, strlen(to)) < 0)
         return WB_SE_IMPROPER_ADDRESSING;
-    if (!wb_server_serves(c->w->srv, jt.domain))
+    if (wb_s2s_host_index(c->w->srv, jt.domain) < 0)
         return WB_SE_HOST_UNKNOWN;
     if (!wb_s2s_in_authed(c, jf.domain, jt.domain)) {
         wb_info("s2s %llu: stanza from %s to %s on a stream that did not authenticate it (%s)",
@@ -333,8 +351,10 @@ static int wb_s2s_in_external(wb_s2s_conn *c, const wb_stanza *st)
         why = "bad authorization identity";
     if (!why && !id[0])
         why = "no identity";
-    if (!why && wb_server_serves(c->w->srv, id))
+    if (!why && wb_s2s_host_index(c->w->srv, id) >= 0)
         why = "the identity is one of our own domains";
+    if (!why && wb_s2s_in_tls13(c, id))
+        return WB_SE_POLICY_VIOLATION;
     if (!why)
         why = wb_s2s_conf_refuses(s->conf, id);
     if (!why)

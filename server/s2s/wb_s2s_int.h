@@ -85,6 +85,7 @@ struct wb_s2s_conn {
     int n_addrs, next_addr;
     bool direct_out; /* outbound: the address being tried wants TLS at once (XEP-0368) */
     int dns_id;      /* libunbound async id, 0 when none */
+    int socks_step;  /* outbound through SOCKS5 (wb_s2s_socks.c): handshake step, 0 when none */
     /* DNS: SRV targets in the order to try, then the addresses of each */
     char targets[4][WB_S2S_DOMAIN_MAX];
     int target_port[4];
@@ -127,6 +128,11 @@ typedef struct wb_s2s {
 /* Opens an outbound (or, with dir VERIFY, a verify) stream object; not connected yet. */
 wb_s2s_conn *wb_s2s_open(wb_worker *w, wb_s2s_dir dir, const char *local, const char *remote);
 wb_s2s *wb_s2s_of(const wb_worker *w);
+/* Connects an outbound or verify stream to c->remote through the SOCKS5 proxy (RFC 1928 CONNECT
+ * with the name unresolved), then starts the stream; failures bounce (wb_s2s_out_fail). */
+void wb_s2s_socks_start(wb_s2s_conn *c);
+/* The virtual host (index in cfg->hosts) serving domain itself or as its MUC service; -1. */
+int wb_s2s_host_index(const wb_server *srv, const char *domain);
 wb_s2s_worker *wb_s2s_ws(const wb_worker *w);
 /* XEP-0185 key over "receiving originating stream-id" into out (64 hex digits). */
 void wb_s2s_dialback_key(const wb_s2s *s, const char *receiving, const char *originating,

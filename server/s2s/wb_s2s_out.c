@@ -201,6 +201,22 @@ static int wb_s2s_out_sasl(wb_s2s_conn *c, const wb_stanza *st)
     return wb_s2s_out_send_dialback(c);
 }
 
+/* TLS 1.3 policy (s2s.require_tls13, require_tls13_for): false when the stream does not meet it
+ * (it is then closed with policy-violation and its stanzas bounced). */
+static bool wb_s2s_out_tls13(wb_s2s_conn *c)
+{
+    if (!wb_s2s_conf_tls13_required(wb_s2s_of(c->w)->conf, c->remote) ||
+        (c->tls_on && c->ssl && SSL_version(c->ssl) >= TLS1_3_VERSION))
+        return true;
+    char why[128];
+    snprintf(why, sizeof(why), "TLS 1.3 is required, the peer negotiated %s",
+             c->tls_on && c->ssl ? SSL_get_version(c->ssl) : "no TLS");
+    wb_s2s_conn_send_str(c, "<stream:error><policy-violation "
+                            "xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>");
+    wb_s2s_out_fail(c, WB_S2S_NOT_FOUND, why);
+    return false;
+}
+
 /* Features after the header: STARTTLS first, then EXTERNAL or dialback (db:result or db:verify). */
 static int wb_s2s_out_features(wb_s2s_conn *c, const wb_stanza *st)
 {
@@ -213,6 +229,8 @@ static int wb_s2s_out_features(wb_s2s_conn *c, const wb_stanza *st)
         wb_s2s_out_fail(c, WB_S2S_NOT_FOUND, "the peer does not offer STARTTLS");
         return WB_XML_STOP;
     }
+    if (!wb_s2s_out_tls13(c))
+        return WB_XML_STOP;
     if (c->sasl_done) {
         wb_s2s_out_ready(c);
         return WB_XML_CONTINUE;

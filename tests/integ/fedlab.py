@@ -111,6 +111,7 @@ class FedLab:
         self.hosts = {}
         self.procs = []
         self.prosodies = []
+        self.ejabberds = []
         self.resolv = os.path.join(self.dir, 'resolv.conf')
         with open(self.resolv, 'w') as f:
             f.write('nameserver 127.0.0.1\noptions timeout:1 attempts:1\n')
@@ -157,14 +158,21 @@ class FedLab:
         with open(HOSTS, 'w') as f:  # in place: /etc/hosts may be a bind mount
             f.write('\n'.join(lines) + '\n')
 
-    def prosody(self, domain, addr, ca=None):
-        p = Prosody(self, domain, addr, ca)
+    def prosody(self, domain, addr, ca=None, extra=''):
+        p = Prosody(self, domain, addr, ca, extra)
         self.prosodies.append(p)
         return p
+
+    def ejabberd(self, domain, addr, ca, external=False):
+        e = Ejabberd(self, domain, addr, ca, external)
+        self.ejabberds.append(e)
+        return e
 
     def close(self):
         for p in self.prosodies:
             p.stop()
+        for e in self.ejabberds:
+            e.stop()
         for proc in self.procs:
             if proc.poll() is None:
                 proc.kill()
@@ -176,8 +184,9 @@ class FedLab:
 class Prosody:
     """A private Prosody 0.12 on ADDR (c2s 5222, s2s 5269), dialback with a self-signed cert."""
 
-    def __init__(self, lab, domain, addr, ca=None):
-        """With CA: external mode (CA-signed certificate, no dialback, secure auth)."""
+    def __init__(self, lab, domain, addr, ca=None, extra=''):
+        """With CA: external mode (CA-signed certificate, no dialback, secure auth); EXTRA:
+        configuration text appended after the VirtualHost (a MUC Component, say)."""
         self.lab, self.domain, self.addr = lab, domain, addr
         self.exe = shutil.which('prosody') or '/usr/bin/prosody'
         check(os.access(self.exe, os.X_OK),
@@ -220,6 +229,7 @@ unbound = { hoststxt = true; resolvconf = "%(r)s" }
 VirtualHost "%(dom)s"
 ''' % {'d': self.dir, 'a': addr, 'r': lab.resolv, 'dom': domain, 'm': modules, 'sec': secure,
        'crt': crt, 'key': key, 'ca': cafile})
+            f.write(extra)
         self.proc = None
 
     def start(self):
@@ -260,6 +270,144 @@ VirtualHost "%(dom)s"
         self.proc = None
 
 
+EJABBERD_YML = '''hosts:
+  - %(dom)s
+loglevel: info
+log_rotate_count: 0
+certfiles:
+  - %(pem)s
+ca_file: %(ca)s
+listen:
+  -
+    port: 5222
+    ip: "%(a)s"
+    module: ejabberd_c2s
+    starttls_required: true
+  -
+    port: 5269
+    ip: "%(a)s"
+    module: ejabberd_s2s_in
+s2s_use_starttls: required
+s2s_dns_timeout: 5
+s2s_dns_retries: 1
+outgoing_s2s_families:
+  - ipv4
+auth_method: internal
+access_rules:
+  c2s:
+    allow: all
+  s2s:
+    allow: all
+modules:
+  mod_disco: {}
+  mod_ping: {}
+  mod_roster: {}
+  mod_stream_mgmt: {}
+%(db)s'''
+
+
+class Ejabberd:
+    """A private ejabberd 23.01 on ADDR (c2s 5222, s2s 5269), run as user ejabberd, epmd-less
+    (Erlang distribution on 127.0.0.1:25371). Dialback with a self-signed certificate, or with
+    EXTERNAL: a CA-signed certificate and no dialback module."""
+
+    def __init__(self, lab, domain, addr, ca, external=False):
+        self.lab, self.domain, self.addr = lab, domain, addr
+        self.exe = shutil.which('ejabberdctl') or '/usr/sbin/ejabberdctl'
+        check(os.access(self.exe, os.X_OK),
+              'ejabberd is not installed (apt-get install ejabberd; deploy/lib/pkg.sh lists it)')
+        self.dir = os.path.join(lab.dir, 'ejabberd-' + domain)
+        for sub in ('conf', 'db', 'logs'):
+            os.makedirs(os.path.join(self.dir, sub))
+        if external:
+            crt, key = ca.leaf('ejabberd-' + domain, domain, rsa=True)
+        else:
+            crt, key = os.path.join(self.dir, 'ss.crt'), os.path.join(self.dir, 'ss.key')
+            r = run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30',
+                     '-subj', '/CN=' + domain, '-keyout', key, '-out', crt,
+                     '-addext', 'subjectAltName=DNS:' + domain,
+                     '-addext', 'extendedKeyUsage=serverAuth,clientAuth'])
+            check(r.returncode == 0, 'openssl for ejabberd: %s' % r.stderr.strip()[:200])
+        pem = os.path.join(self.dir, 'conf', 'server.pem')
+        with open(pem, 'w') as out:
+            for src in (crt, key):
+                with open(src) as f:
+                    out.write(f.read())
+        conf = os.path.join(self.dir, 'conf')
+        with open(os.path.join(conf, 'ejabberd.yml'), 'w') as f:
+            f.write(EJABBERD_YML % {'dom': domain, 'pem': pem, 'ca': ca.crt, 'a': addr,
+                                    'db': '' if external else '  mod_s2s_dialback: {}\n'})
+        self.pidfile = os.path.join(self.dir, 'ejabberd.pid')
+        with open(os.path.join(conf, 'ejabberdctl.cfg'), 'w') as f:
+            f.write('ERLANG_NODE=fedlab@localhost\nERL_DIST_PORT=25371\n'
+                    'INET_DIST_INTERFACE=127.0.0.1\nERL_OPTIONS="-setcookie wbfedlab"\n'
+                    'EJABBERD_BYPASS_WARNINGS=true\nEJABBERD_PID_PATH=%s\n' % self.pidfile)
+        with open(os.path.join(conf, 'inetrc'), 'w') as f:
+            f.write('{lookup, [file, dns]}.\n{hosts_file, "/etc/hosts"}.\n'
+                    '{resolv_conf, "%s"}.\n' % lab.resolv)
+        self.log = os.path.join(self.dir, 'logs', 'ejabberd.log')
+        run(['chown', '-R', 'ejabberd:ejabberd', self.dir])
+        self.ctl_args = [self.exe, '--config-dir', conf, '--spool', os.path.join(self.dir, 'db'),
+                         '--logs', os.path.join(self.dir, 'logs')]
+        self.started = False
+
+    def ctl(self, *args, timeout=90):
+        return subprocess.run(self.ctl_args + list(args), stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def start(self):
+        self.started = True
+        r = self.ctl('start')
+        check(r.returncode == 0, 'ejabberdctl start: %s' % (r.stderr or r.stdout).strip()[:300])
+        r = self.ctl('started')
+        check(r.returncode == 0, 'ejabberd did not start: %s' % (r.stderr or r.stdout)[:300])
+        wait_port(self.addr, 5269, 30, None, 'ejabberd')
+        wait_port(self.addr, 5222, 30, None, 'ejabberd')
+        return self
+
+    def register(self, user, password=DEFAULT_PASSWORD):
+        r = self.ctl('register', user, self.domain, password)
+        check(r.returncode == 0, 'ejabberdctl register: %s' % (r.stderr or r.stdout).strip()[:200])
+        return '%s@%s' % (user, self.domain), password
+
+    def login(self, user, resource=None):
+        jid, pw = self.register(user)
+        c = Conn(self.addr, 5222, sni=self.domain)
+        c.login(user, pw, domain=self.domain, resource=resource, mech='SCRAM-SHA-1')
+        return c
+
+    def log_text(self):
+        try:
+            with open(self.log, errors='replace') as f:
+                return f.read()
+        except OSError:
+            return ''
+
+    def _pid(self):
+        try:
+            with open(self.pidfile) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self):
+        if not self.started:
+            return
+        self.started = False
+        pid = self._pid()
+        try:
+            self.ctl('stop', timeout=30)
+            self.ctl('stopped', timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        if pid is not None:
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                return
+            os.kill(pid, signal.SIGKILL)
+
+
 class Conn(XmppConn):
     """The raw client of wbinteg, connected to any loopback address."""
 
@@ -290,6 +438,10 @@ class FedServer(Server):
         self.domain, self.addr, self.lab, self.s2s_extra = domain, addr, lab, s2s_extra
         self.cert, self.direct = cert, direct
         self.s2s_port = 5269
+        base, n = name, 1
+        while os.path.exists(os.path.join(suite.workdir, name)):  # the same name in another test
+            n += 1
+            name = '%s-%d' % (base, n)
         Server.__init__(self, suite, name)
 
     def _write_config(self):
@@ -309,6 +461,7 @@ class FedServer(Server):
             'limits = { max_stanza_size = 65536; handshake_timeout = 20; idle_timeout = 600;\n'
             '           auth_failures = 50; auth_window = 60; };\n'
             'sasl = { scram_iterations = 4096; };\n'
+            'upload = { enabled = false; };\n'
             's2s = { enabled = true; resolv_conf = "%s"; %s };\n'
             % (self.suite.pg.host, self.db, self.domain, self.starttls_port, self.direct_port,
                self.addr, self.s2s_port,
