@@ -39,6 +39,9 @@ size_t wb_st_start_tag_len(const wb_stanza *st);
 /* Builds a tree from one complete, self-contained element (used by tests and tools).
  * Returns NULL when the bytes are not one well-formed element. */
 wb_stanza *wb_stanza_parse(const char *xml, size_t len);
+/* Parses one stanza as a client stream reads it, inside a jabber:client stream header
+ * (wb_xml_client.c): for stanzas the server rebuilt. NULL when the bytes are not one stanza. */
+wb_stanza *wb_stanza_parse_client(const char *bytes, size_t len);
 
 /* Copies the top-level element's raw bytes into out, with the from and/or to attributes of the
  * start tag set to the given values (escaped), or left as received when the argument is NULL.

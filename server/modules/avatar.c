@@ -260,49 +260,6 @@ static int wb_avatar_rewrite(const wb_stanza *st, const char *hash, wb_buf *out)
     return out->failed ? -1 : 0;
 }
 
-static int wb_avatar_open(void *ud, const wb_stream_header *hdr)
-{
-    (void)ud;
-    (void)hdr;
-    return WB_XML_CONTINUE;
-}
-
-static int wb_avatar_take(void *ud, wb_stanza *st)
-{
-    wb_stanza **out = ud;
-    if (*out != NULL)
-        wb_stanza_free(*out);
-    *out = st;
-    return WB_XML_CONTINUE;
-}
-
-static int wb_avatar_close(void *ud)
-{
-    (void)ud;
-    return WB_XML_CONTINUE;
-}
-
-/* Parses stanza bytes as a client stream would: in jabber:client, raw bytes kept as they are. */
-static wb_stanza *wb_avatar_parse_client(const char *bytes, size_t len)
-{
-    static const char hdr[] =
-        "<stream:stream xmlns='" WB_NS_CLIENT "' xmlns:stream='" WB_NS_STREAMS "' version='1.0'>";
-    const wb_xml_limits lim = {len + 1, 64, 64};
-    const wb_xml_stream_cbs cbs = {wb_avatar_open, wb_avatar_take, wb_avatar_close};
-    wb_stanza *st = NULL;
-    wb_xml_stream *xs = wb_xml_stream_new(&lim, &cbs, &st);
-    if (xs == NULL)
-        return NULL;
-    if (wb_xml_stream_feed(xs, hdr, sizeof(hdr) - 1) != WB_XML_CONTINUE ||
-        wb_xml_stream_feed(xs, bytes, len) != WB_XML_CONTINUE) {
-        if (st != NULL)
-            wb_stanza_free(st);
-        st = NULL;
-    }
-    wb_xml_stream_free(xs);
-    return st;
-}
-
 /* A copy of presence m carrying hash; NULL when m needs none or cannot be rewritten. The bytes
  * are parsed alone so that children inheriting the stream's namespace are copied unchanged. */
 static wb_msg *wb_avatar_with_hash(const wb_msg *m, const char *hash)
@@ -321,7 +278,7 @@ static wb_msg *wb_avatar_with_hash(const wb_msg *m, const char *hash)
     r->to = m->to;
     r->priority = m->priority;
     r->flags = m->flags;
-    r->xml = wb_avatar_parse_client(b.data, b.len);
+    r->xml = wb_stanza_parse_client(b.data, b.len);
     r->id = m->id ? strdup(m->id) : NULL;
     r->bytes = wb_buf_steal(&b, &r->bytes_len);
     if (r->xml == NULL || r->bytes == NULL || (m->id && r->id == NULL)) {

@@ -280,43 +280,6 @@ static int wb_mam_rebuild(const wb_worker *w, const wb_msg *m, const char *stanz
     return out->failed ? -1 : 0;
 }
 
-static int wb_mam_tree_open(void *ud, const wb_stream_header *hdr)
-{
-    (void)ud;
-    (void)hdr;
-    return WB_XML_CONTINUE;
-}
-
-static int wb_mam_tree_stanza(void *ud, wb_stanza *st)
-{
-    wb_stanza **out = ud;
-    if (*out != NULL)
-        wb_stanza_free(*out);
-    *out = st;
-    return WB_XML_CONTINUE;
-}
-
-/* Parses rebuilt bytes as they will be read: inside a jabber:client stream. */
-static wb_stanza *wb_mam_tree(const char *bytes, size_t len)
-{
-    static const char head[] =
-        "<stream:stream xmlns='" WB_NS_CLIENT "' xmlns:stream='" WB_NS_STREAMS "'>";
-    const wb_xml_limits lim = {len + 1, 4096, 4096};
-    const wb_xml_stream_cbs cbs = {wb_mam_tree_open, wb_mam_tree_stanza, NULL};
-    wb_stanza *st = NULL;
-    wb_xml_stream *xs = wb_xml_stream_new(&lim, &cbs, &st);
-    if (xs == NULL)
-        return NULL;
-    if (wb_xml_stream_feed(xs, head, sizeof(head) - 1) != WB_XML_CONTINUE ||
-        wb_xml_stream_feed(xs, bytes, len) != WB_XML_CONTINUE) {
-        if (st != NULL)
-            wb_stanza_free(st);
-        st = NULL;
-    }
-    wb_xml_stream_free(xs);
-    return st;
-}
-
 /* A copy of m with other bytes (taken from b); NULL on failure. */
 static wb_msg *wb_mam_copy(const wb_msg *m, wb_buf *b)
 {
@@ -329,7 +292,7 @@ static wb_msg *wb_mam_copy(const wb_msg *m, wb_buf *b)
     r->to = m->to;
     r->priority = m->priority;
     r->flags = m->flags;
-    r->xml = wb_mam_tree(b->data, b->len);
+    r->xml = wb_stanza_parse_client(b->data, b->len);
     if ((m->id != NULL && (r->id = strdup(m->id)) == NULL) || r->xml == NULL) {
         wb_msg_unref(r);
         return NULL;
