@@ -163,8 +163,8 @@ class FedLab:
         self.prosodies.append(p)
         return p
 
-    def ejabberd(self, domain, addr, ca, external=False):
-        e = Ejabberd(self, domain, addr, ca, external)
+    def ejabberd(self, domain, addr, ca, external=False, modules=''):
+        e = Ejabberd(self, domain, addr, ca, external, modules)
         self.ejabberds.append(e)
         return e
 
@@ -303,7 +303,7 @@ modules:
   mod_ping: {}
   mod_roster: {}
   mod_stream_mgmt: {}
-%(db)s'''
+%(db)s%(mods)s'''
 
 
 class Ejabberd:
@@ -311,7 +311,8 @@ class Ejabberd:
     (Erlang distribution on 127.0.0.1:25371). Dialback with a self-signed certificate, or with
     EXTERNAL: a CA-signed certificate and no dialback module."""
 
-    def __init__(self, lab, domain, addr, ca, external=False):
+    def __init__(self, lab, domain, addr, ca, external=False, modules=''):
+        """MODULES: extra lines of the modules section (e.g. '  mod_muc: {}\\n')."""
         self.lab, self.domain, self.addr = lab, domain, addr
         self.exe = shutil.which('ejabberdctl') or '/usr/sbin/ejabberdctl'
         check(os.access(self.exe, os.X_OK),
@@ -336,7 +337,8 @@ class Ejabberd:
         conf = os.path.join(self.dir, 'conf')
         with open(os.path.join(conf, 'ejabberd.yml'), 'w') as f:
             f.write(EJABBERD_YML % {'dom': domain, 'pem': pem, 'ca': ca.crt, 'a': addr,
-                                    'db': '' if external else '  mod_s2s_dialback: {}\n'})
+                                    'db': '' if external else '  mod_s2s_dialback: {}\n',
+                                    'mods': modules})
         self.pidfile = os.path.join(self.dir, 'ejabberd.pid')
         with open(os.path.join(conf, 'ejabberdctl.cfg'), 'w') as f:
             f.write('ERLANG_NODE=fedlab@localhost\nERL_DIST_PORT=25371\n'

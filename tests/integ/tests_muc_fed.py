@@ -2,6 +2,7 @@
 # with status codes, history, groupchat both ways, private messages, leave, kick, ban, members-only)
 # and a Warbler user in a room of Prosody's MUC. The lab itself (hosts, DNS stub) is fedlab.py's.
 import json
+import os
 import subprocess
 import uuid
 
@@ -276,3 +277,56 @@ def muc_fed_slixmpp_on_prosody_chats_in_a_warbler_room(suite):
         check(NS_MUC in out['features'], 'room features seen by slixmpp %s' % out['features'])
         check(out['got'] == 'erin', 'slixmpp got the message from %s' % out['got'])
     with_fed(suite, 'mucslix', body)
+
+
+WBJ, EJM = '127.0.0.61', '127.0.0.62'  # apart from the other federation tests' addresses
+WBJ_SVC, EJM_SVC = 'conference.wbj.fed.test', 'conference.ejm.fed.test'
+
+
+@test
+def muc_fed_ejabberd_user_joins_a_warbler_room_and_warbler_user_an_ejabberd_room(suite):
+    lab = fedlab.FedLab(suite, 'mucej')
+    try:
+        lab.start_dns()
+        for d, addr in (('wbj.fed.test', WBJ), (WBJ_SVC, WBJ), ('ejm.fed.test', EJM),
+                        (EJM_SVC, EJM)):
+            lab.add_host(d, addr)
+        ca = fedlab.TestCA(os.path.join(lab.dir, 'ca'))
+        # Warbler first: no traffic to it before it listens (ejabberd caches s2s failures).
+        wb = fedlab.FedServer(suite, lab, 'fed-mucej', 'wbj.fed.test', WBJ).start()
+        ej = lab.ejabberd('ejm.fed.test', EJM, ca,
+                          modules='  mod_muc:\n    host: "conference.@HOST@"\n').start()
+        # An ejabberd user in a Warbler room.
+        a = wb.login('alice', 'wb')
+        room = 'ej-%s@%s' % (uuid.uuid4().hex[:6], WBJ_SVC)
+        el = join_ok(a, room + '/alice', timeout=10)
+        check(201 in codes(el), 'no status 201: %s' % codes(el))
+        configure(a, room, whois='moderators')
+        b = ej.login('bob')
+        self_el = join_ok(b, room + '/bob')
+        check(item(self_el).get('role') == 'participant', 'ejabberd self item %s' % item(self_el))
+        alice = b.wait_for(is_pres(room + '/alice'), 5, "alice's presence at the ejabberd user")
+        check(item(alice).get('affiliation') == 'owner', 'owner item at ejabberd %s' % item(alice))
+        seen = a.wait_for(is_pres(room + '/bob'), FED_WAIT, "bob's presence at alice")
+        check(item(seen).get('jid', '').startswith('bob@ejm.fed.test/'),
+              'the owner does not see the ejabberd real JID: %s' % item(seen))
+        groupchat(b, room, 'from-ejabberd', [a, b], 'bob')
+        groupchat(a, room, 'from-warbler', [a, b], 'alice')
+        # A Warbler user in a room of ejabberd's mod_muc.
+        c = ej.login('carol')
+        eroom = 'ej-%s@%s' % (uuid.uuid4().hex[:6], EJM_SVC)
+        el = join_ok(c, eroom + '/carol', timeout=10)
+        check(201 in codes(el), 'no status 201 from ejabberd: %s' % codes(el))
+        configure(c, eroom)
+        d = wb.login('dave', 'wb')
+        self_el = join_ok(d, eroom + '/dave')
+        check(item(self_el).get('role') in ('participant', 'moderator'), 'item %s' % item(self_el))
+        d.wait_for(is_pres(eroom + '/carol'), 5, "carol's presence at the Warbler user")
+        c.wait_for(is_pres(eroom + '/dave'), FED_WAIT, "dave's presence at carol")
+        groupchat(d, eroom, 'wb-to-ej', [c, d], 'dave')
+        groupchat(c, eroom, 'ej-to-wb', [c, d], 'carol')
+        d.send("<presence to='%s/dave' type='unavailable'/>" % eroom)
+        c.wait_for(is_pres(eroom + '/dave', 'unavailable'), FED_WAIT, 'dave leaving')
+        wb.stop()
+    finally:
+        lab.close()
