@@ -744,6 +744,11 @@ fail:
     return NULL;
 }
 
+wb_config *wb_config_new(void)
+{
+    return calloc(1, sizeof(wb_config_full));
+}
+
 void wb_config_free(wb_config *c)
 {
     size_t i;

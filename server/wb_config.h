@@ -96,6 +96,9 @@ typedef struct wb_config {
 /* Reads and checks the file. On failure returns NULL and prints every problem found, one per
  * line as "FILE:LINE: message", to stderr. */
 wb_config *wb_config_load(const char *path);
+/* An empty configuration (every field zero, with room for the per-feature sections) for tests
+ * and tools that fill one in by hand; wb_config_free frees it. NULL when memory is short. */
+wb_config *wb_config_new(void);
 void wb_config_free(wb_config *c);
 const wb_conf_host *wb_config_host(const wb_config *c, const char *domain);
 

@@ -15,20 +15,23 @@
 static wb_server fz_srv;
 static wb_worker fz_w;
 static wb_worker *fz_workers[1];
-static wb_config fz_cfg;
+static wb_config *fz_cfg; /* wb_config_new: sized for the feature sections */
 static wb_conf_component fz_comp[2] = {{"bot.example", "secret"}, {"other.example", "s2"}};
 
 static void fz_setup(void)
 {
     wb_log_set_level(WB_LOG_ERROR);
-    fz_cfg.workers = 1;
-    fz_cfg.max_stanza_size = 4096;
-    fz_cfg.max_depth = 16;
-    fz_cfg.max_attrs = 16;
-    fz_cfg.handshake_timeout = 10;
-    fz_cfg.components = fz_comp;
-    fz_cfg.n_components = 2;
-    fz_srv.cfg = &fz_cfg;
+    fz_cfg = wb_config_new();
+    if (fz_cfg == NULL)
+        abort();
+    fz_cfg->workers = 1;
+    fz_cfg->max_stanza_size = 4096;
+    fz_cfg->max_depth = 16;
+    fz_cfg->max_attrs = 16;
+    fz_cfg->handshake_timeout = 10;
+    fz_cfg->components = fz_comp;
+    fz_cfg->n_components = 2;
+    fz_srv.cfg = fz_cfg;
     fz_srv.n_workers = 1;
     fz_srv.workers = fz_workers;
     fz_workers[0] = &fz_w;

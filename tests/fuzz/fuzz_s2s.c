@@ -15,7 +15,7 @@
 static wb_server fz_srv;
 static wb_worker fz_w;
 static wb_worker *fz_workers[1];
-static wb_config fz_cfg;
+static wb_config *fz_cfg; /* wb_config_new: sized for the feature sections */
 static wb_conf_host fz_host;
 static wb_s2s_conf fz_conf;
 static wb_s2s_static_route fz_route;
@@ -28,14 +28,17 @@ static unsigned char fz_secret[65] =
 static void fz_setup(void)
 {
     wb_log_set_level(WB_LOG_ERROR);
+    fz_cfg = wb_config_new();
+    if (fz_cfg == NULL)
+        abort();
     fz_host.domain = "wb.example";
-    fz_cfg.hosts = &fz_host;
-    fz_cfg.n_hosts = 1;
-    fz_cfg.workers = 1;
-    fz_cfg.max_stanza_size = 4096;
-    fz_cfg.max_depth = 16;
-    fz_cfg.max_attrs = 16;
-    fz_cfg.handshake_timeout = 10;
+    fz_cfg->hosts = &fz_host;
+    fz_cfg->n_hosts = 1;
+    fz_cfg->workers = 1;
+    fz_cfg->max_stanza_size = 4096;
+    fz_cfg->max_depth = 16;
+    fz_cfg->max_attrs = 16;
+    fz_cfg->handshake_timeout = 10;
     /* Only a.example may federate, over a static route: no DNS, no real peer. */
     fz_route = (wb_s2s_static_route){"a.example", "127.0.0.1", 9};
     fz_allow[0] = "a.example";
@@ -48,8 +51,8 @@ static void fz_setup(void)
                             .n_routes = 1,
                             .allow = fz_allow,
                             .n_allow = 1};
-    fz_cfg.s2s = &fz_conf;
-    fz_srv.cfg = &fz_cfg;
+    fz_cfg->s2s = &fz_conf;
+    fz_srv.cfg = fz_cfg;
     fz_srv.n_workers = 1;
     fz_srv.workers = fz_workers;
     fz_workers[0] = &fz_w;
