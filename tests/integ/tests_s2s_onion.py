@@ -237,6 +237,10 @@ def s2s_tls13_policy_refuses_tls12_peers_both_ways_with_policy_violation(suite):
             cond, took = bounce_of(a, 'x@old.fed.test', 10)
             check(cond == ['remote-server-not-found'] and took < 5,
                   'outbound to a TLS 1.2 peer: %s after %.1f s' % (cond, took))
+            # The bounce may reach the client before the peer's thread has read the error.
+            deadline = time.monotonic() + 5
+            while not peer.seen and time.monotonic() < deadline:
+                time.sleep(0.05)
             check(peer.versions[:1] == ['TLSv1.2'] and
                   peer.seen[:1] == ['error:policy-violation'],
                   'the TLS 1.2 peer saw %s over %s' % (peer.seen, peer.versions))
