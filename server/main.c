@@ -18,6 +18,7 @@
 #include "wb_audit.h"
 #include "wb_audit_conf.h"
 #include "wb_config.h"
+#include "wb_control.h"
 #include "wb_log.h"
 #include "wb_modules.h"
 #include "wb_s2s.h"
@@ -36,6 +37,7 @@ typedef struct wb_main {
     struct event *sig_int, *sig_term, *sig_hup;
     struct event *accept_pause; /* re-enables the listeners after accept() failed */
     wb_upload_http *upload;     /* XEP-0363 HTTP listener (server/upload/), NULL when off */
+    wb_control *control;        /* the control socket for warblerctl */
     bool stopping;
 } wb_main;
 
@@ -259,6 +261,8 @@ static void wb_main_free(wb_main *m)
     m->srv.admin = NULL;
     wb_upload_http_stop(m->upload); /* before the module state it reads */
     m->upload = NULL;
+    wb_control_stop(m->control); /* its commands read the directory and post to the workers */
+    m->control = NULL;
     /* Join every worker before freeing any: a running worker may still post to another. */
     for (int i = 0; i < m->srv.n_workers; i++)
         wb_worker_join(m->srv.workers[i]);
@@ -310,7 +314,7 @@ static int wb_run(wb_main *m)
     if (wb_prepare_storage(m->srv.cfg) < 0 || wb_start_audit(m) < 0 ||
         wb_modules_init(&m->srv) < 0 || wb_start_s2s(m) < 0 || wb_start_workers(m) < 0 ||
         wb_start_admin(m) < 0 || wb_start_upload(m) < 0 || wb_listen(m) < 0 ||
-        wb_s2s_ctl_start(&m->srv, m->base) < 0) {
+        (m->control = wb_control_start(&m->srv, m->base, m->srv.cfg->control_socket)) == NULL) {
         wb_stop_cb(0, 0, m);
         return -1;
     }

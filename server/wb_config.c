@@ -18,9 +18,8 @@
 #define WB_CONF_NAME_MAX 256
 
 static const wb_cfg_opt server_opts[] = {
-    {"workers", WB_CFG_INT, 0, 256},
-    {"log_level", WB_CFG_STR, 0, 0},
-    {"key_file", WB_CFG_STR, 0, 0},
+    {"workers", WB_CFG_INT, 0, 256}, {"log_level", WB_CFG_STR, 0, 0},
+    {"key_file", WB_CFG_STR, 0, 0},  {"control_socket", WB_CFG_STR, 0, 0},
     {NULL, WB_CFG_INT, 0, 0},
 };
 static const wb_cfg_opt storage_opts[] = {
@@ -648,6 +647,22 @@ static void check_top_level(wb_cfg_loader *ld, const config_t *cfg)
     }
 }
 
+/* server.control_socket (default warblerd-ctl.sock by the file); s2s.control_socket, its
+ * deprecated alias, is used when only it is set. */
+static int load_control_socket(wb_cfg_loader *ld, wb_config *c, const config_t *cfg)
+{
+    const config_setting_t *g = config_lookup(cfg, "server");
+    const char *alias = NULL;
+    if (wb_cfg_str(g, "control_socket", NULL) == NULL &&
+        config_lookup_string(cfg, "s2s.control_socket", &alias) == CONFIG_TRUE)
+        c->control_socket =
+            wb_cfg_resolve_path(ld, config_lookup(cfg, "s2s"), "control_socket", alias);
+    else
+        c->control_socket = wb_cfg_resolve_path(
+            ld, g, "control_socket", wb_cfg_str(g, "control_socket", "warblerd-ctl.sock"));
+    return c->control_socket != NULL || ld->errors > 0 ? 0 : -1;
+}
+
 static int load_all(wb_cfg_loader *ld, wb_config *c, const config_t *cfg)
 {
     check_top_level(ld, cfg);
@@ -664,6 +679,8 @@ static int load_all(wb_cfg_loader *ld, wb_config *c, const config_t *cfg)
     load_register(c, wb_cfg_group(ld, cfg, "register", register_opts));
     load_retention(c, wb_cfg_group(ld, cfg, "retention", retention_opts));
     if (wb_cfg_load_federation(ld, c, cfg) < 0 || wb_cfg_load_services(ld, c, cfg) < 0)
+        return -1;
+    if (load_control_socket(ld, c, cfg) < 0)
         return -1;
     return load_sasl(ld, c, wb_cfg_group(ld, cfg, "sasl", sasl_opts));
 }
@@ -757,6 +774,7 @@ void wb_config_free(wb_config *c)
         return;
     free(c->log_level);
     free(c->key_file);
+    free(c->control_socket);
     free(c->dsn);
     free(c->embedded_dir);
     free(c->database);

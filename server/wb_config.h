@@ -31,9 +31,11 @@ typedef struct wb_conf_component {
 
 typedef struct wb_config {
     /* server */
-    int workers;     /* 0 in the file = number of online CPUs; resolved here */
-    char *log_level; /* debug|info|warn|error */
-    char *key_file;  /* master key file (32 bytes, mode 0600) */
+    int workers;          /* 0 in the file = number of online CPUs; resolved here */
+    char *log_level;      /* debug|info|warn|error */
+    char *key_file;       /* master key file (32 bytes, mode 0600) */
+    char *control_socket; /* Unix socket for warblerctl (default warblerd-ctl.sock by the file;
+                             s2s.control_socket is a deprecated alias) */
     /* storage */
     char *dsn;          /* libpq connection string; resolved from embedded_dir when empty */
     char *embedded_dir; /* embedded cluster directory (socket in EMBEDDED_DIR/run) */

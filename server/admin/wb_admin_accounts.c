@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "wb_admin_int.h"
+#include "wb_control.h"
 #include "wb_log.h"
 #include "wb_store_keys.h"
-#include "wb_xmpp_errors.h"
 
 #define WB_ADMIN_LIST_DEFAULT 100
 #define WB_ADMIN_LIST_MAX     1000
@@ -45,19 +45,6 @@ static wb_dir_target *wb_admin_sessions_of(wb_admin_req *r, const wb_jid *j, siz
     wb_dir_target *t = calloc(max, sizeof(*t));
     *n = t != NULL ? wb_directory_lookup(srv->dir, j, t, max) : 0;
     return t;
-}
-
-/* Closes every live session of the account with a stream error; returns how many. */
-static size_t wb_admin_close_sessions(wb_admin_req *r, const wb_jid *j, const char *text)
-{
-    wb_server *srv = r->adm->srv;
-    size_t n = 0;
-    wb_dir_target *t = wb_admin_sessions_of(r, j, &n);
-    for (size_t i = 0; i < n; i++)
-        if (t[i].worker >= 0 && t[i].worker < srv->n_workers)
-            wb_worker_post_close(srv->workers[t[i].worker], t[i].sid, WB_SE_POLICY_VIOLATION, text);
-    free(t);
-    return n;
 }
 
 static json_t *wb_admin_account_json(const wb_store_admin_account *a)
@@ -177,7 +164,7 @@ void wb_admin_h_account_delete(wb_admin_req *r)
         wb_admin_db_failed(r, err);
         return;
     }
-    wb_admin_close_sessions(r, &j, "Account deleted");
+    wb_control_close(r->adm->srv, &j, WB_CONTROL_DELETED);
     wb_admin_reply(r, 200, json_pack("{s:s, s:b}", "jid", r->target, "deleted", 1));
 }
 
@@ -197,7 +184,7 @@ static void wb_admin_set_disabled(wb_admin_req *r, bool disabled)
         wb_admin_db_failed(r, err);
         return;
     }
-    const size_t closed = disabled ? wb_admin_close_sessions(r, &j, "Account disabled") : 0;
+    const size_t closed = disabled ? wb_control_close(r->adm->srv, &j, WB_CONTROL_DISABLED) : 0;
     wb_admin_reply(r, 200,
                    json_pack("{s:s, s:b, s:I}", "jid", r->target, "disabled", disabled,
                              "sessions_closed", (json_int_t)closed));

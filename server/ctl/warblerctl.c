@@ -1,7 +1,7 @@
-/* warblerctl: the administration tool (accounts: add, passwd, delete, list; registration
- * invites: create, list, revoke; keys: init, status, rotate-master; retention: set, unset, show),
- * talking to the database
- * directly with the server's configuration. Not for controlling a running warblerd. */
+/* warblerctl: the administration tool (accounts: add, passwd, delete, disable, enable, list;
+ * invites; keys; retention; rooms; admins and API keys; audit; GDPR requests), talking to the
+ * database directly with the server's configuration, and to a running warblerd through its
+ * control socket for what only the daemon knows (sessions, stats, s2s streams). */
 #include <inttypes.h>
 #include <limits.h>
 #include <sodium.h>
@@ -12,13 +12,18 @@
 #include "wb_config.h"
 #include "wb_ctl_audit.h"
 #include "wb_ctl_admin.h"
+#include "wb_ctl_common.h"
+#include "wb_ctl_daemon.h"
+#include "wb_ctl_gdpr.h"
 #include "wb_ctl_keys.h"
 #include "wb_ctl_password.h"
 #include "wb_ctl_retention.h"
 #include "wb_ctl_room.h"
 #include "wb_ctl_s2s.h"
+#include "wb_ctl_sessions.h"
 #include "wb_jid.h"
 #include "wb_store.h"
+#include "wb_store_admin.h"
 #include "wb_store_keys.h"
 #include "wb_store_register.h"
 
@@ -42,8 +47,12 @@ typedef struct wb_ctl_args {
     wb_ctl_room_args roa;
     bool admin; /* "admin" and "apikey" commands (in adm) */
     wb_ctl_admin_args adm;
-    const char *cmd; /* user: add, passwd, delete, list; invite: create, list, revoke;
-                        keys: init, status, rotate-master */
+    bool sessions; /* "sessions" and "stats" (in sea): asked of the running daemon */
+    wb_ctl_sessions_args sea;
+    bool gdpr; /* "gdpr" commands (in gd) */
+    wb_ctl_gdpr_args gd;
+    const char *cmd; /* user: add, passwd, delete, disable, enable, list; invite: create, list,
+                        revoke; keys: init, status, rotate-master */
     wb_ctl_keys_opts key_opts;
     const char *target; /* JID, DOMAIN for list and invite create (may be NULL), invite ID */
     const char *password_file;
@@ -54,7 +63,7 @@ static void wb_ctl_usage(FILE *out)
 {
     fputs("usage: warblerctl [-c FILE] user add JID [--password-file FILE]\n"
           "       warblerctl [-c FILE] user passwd JID [--password-file FILE]\n"
-          "       warblerctl [-c FILE] user delete JID\n"
+          "       warblerctl [-c FILE] user delete|disable|enable JID\n"
           "       warblerctl [-c FILE] user list [DOMAIN]\n"
           "       warblerctl [-c FILE] invite create [DOMAIN] [--expires HOURS]\n"
           "       warblerctl [-c FILE] invite list\n"
@@ -78,6 +87,8 @@ static void wb_ctl_usage(FILE *out)
           "       warblerctl --help\n",
           out);
     fputs(wb_ctl_audit_usage, out);
+    fputs(wb_ctl_sessions_usage, out);
+    fputs(wb_ctl_gdpr_usage, out);
     fputs("Without -c, the configuration is read from " WB_CTL_DEFAULT_CONFIG ".\n"
           "The password is the first line of the file, else asked twice on a terminal,\n"
           "else one line of standard input.\n"
@@ -93,7 +104,12 @@ static void wb_ctl_usage(FILE *out)
           "admin add creates a REST API admin (ROLE: superadmin, operator, auditor, dpo) and\n"
           "prints its TOTP provisioning URI once; apikey add prints a new API key once.\n"
           "admin disable stops an admin from logging in and revokes its tokens; apikey revoke\n"
-          "deletes a key, which is refused from then on.\n",
+          "deletes a key, which is refused from then on.\n"
+          "user disable refuses the account's logins and closes its live sessions; user delete\n"
+          "closes them too. sessions, stats and s2s ask the running warblerd through its\n"
+          "control socket (server.control_socket). gdpr export prints the account's archive as\n"
+          "JSON (--out: a new file of mode 0600); gdpr erase crypto-shreds the account and\n"
+          "prints the receipt. Exit status: 0 done, 1 failed, 2 usage error.\n",
           out);
 }
 
@@ -102,14 +118,22 @@ static bool wb_ctl_needs_password(const char *cmd)
     return strcmp(cmd, "add") == 0 || strcmp(cmd, "passwd") == 0;
 }
 
+static bool wb_ctl_user_cmd(const char *cmd)
+{
+    static const char *const cmds[] = {"add", "passwd", "delete", "disable", "enable", "list"};
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+        if (strcmp(cmd, cmds[i]) == 0)
+            return true;
+    return false;
+}
+
 /* Checks the words after "user": the target and the options allowed for the command. */
 static int wb_ctl_parse_user(wb_ctl_args *a, int argc, char **argv, int i)
 {
     if (i >= argc)
         return -1;
     a->cmd = argv[i++];
-    if (strcmp(a->cmd, "add") != 0 && strcmp(a->cmd, "passwd") != 0 &&
-        strcmp(a->cmd, "delete") != 0 && strcmp(a->cmd, "list") != 0)
+    if (!wb_ctl_user_cmd(a->cmd))
         return -1;
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--password-file") == 0 && wb_ctl_needs_password(a->cmd) &&
@@ -190,7 +214,7 @@ static int wb_ctl_parse_keys(wb_ctl_args *a, int argc, char **argv, int i)
     return 0;
 }
 
-/* 0: parsed, 1: help asked, -1: usage error. */
+/* 0: parsed, 1: help asked, -1: usage error, -2: usage error already explained in one line. */
 static int wb_ctl_parse(wb_ctl_args *a, int argc, char **argv)
 {
     int i = 1;
@@ -217,6 +241,18 @@ static int wb_ctl_parse(wb_ctl_args *a, int argc, char **argv)
         a->cmd = "audit";
         return wb_ctl_audit_parse(&a->aud, argc, argv, i + 1);
     }
+    if (i < argc && (strcmp(argv[i], "sessions") == 0 || strcmp(argv[i], "stats") == 0)) {
+        a->sessions = true;
+        a->cmd = argv[i];
+        return wb_ctl_sessions_parse(&a->sea, strcmp(argv[i], "stats") == 0, argc, argv, i + 1) < 0
+                   ? -2
+                   : 0;
+    }
+    if (i < argc && strcmp(argv[i], "gdpr") == 0) {
+        a->gdpr = true;
+        a->cmd = "gdpr";
+        return wb_ctl_gdpr_parse(&a->gd, argc, argv, i + 1) < 0 ? -2 : 0;
+    }
     if (i < argc && strcmp(argv[i], "s2s") == 0) {
         a->s2s = true;
         a->cmd = "s2s";
@@ -235,20 +271,6 @@ static int wb_ctl_parse(wb_ctl_args *a, int argc, char **argv)
     if (i >= argc || strcmp(argv[i], "user") != 0)
         return -1;
     return wb_ctl_parse_user(a, argc, argv, i + 1);
-}
-
-/* Prepares the JID of an account on one of the configured hosts. */
-static int wb_ctl_account_jid(const wb_config *cfg, const char *s, wb_jid *jid)
-{
-    if (wb_jid_parse(jid, s, strlen(s)) < 0 || !wb_jid_has_node(jid) || wb_jid_has_resource(jid)) {
-        fprintf(stderr, "invalid account JID (expected user@domain)\n");
-        return -1;
-    }
-    if (wb_config_host(cfg, jid->domain) == NULL) {
-        fprintf(stderr, "unknown domain %s\n", jid->domain);
-        return -1;
-    }
-    return 0;
 }
 
 static void wb_ctl_print_account(void *arg, const char *jid, bool disabled)
@@ -328,6 +350,39 @@ static int wb_ctl_add(wb_pg *pg, const wb_config *cfg, wb_vault *vault, const wb
     return 0;
 }
 
+/* user disable|enable: the storage call of the admin API. */
+static int wb_ctl_set_disabled(wb_pg *pg, const wb_jid *jid, bool disabled, char *err,
+                               size_t errsize)
+{
+    const wb_sa_rc rc =
+        wb_store_admin_account_set_disabled(pg, jid->node, jid->domain, disabled, err, errsize);
+    if (rc == WB_SA_NOT_FOUND)
+        snprintf(err, errsize, "no such account %.200s@%.200s", jid->node, jid->domain);
+    return rc == WB_SA_OK ? 0 : -1;
+}
+
+/* user passwd, delete, disable, enable: runs it; *verb and *action say what it was. */
+static int wb_ctl_account_change(wb_pg *pg, const wb_ctl_args *a, const wb_config *cfg,
+                                 const wb_jid *jid, const char *password, const char **verb,
+                                 const char **action, char *err, size_t errsize)
+{
+    if (strcmp(a->cmd, "passwd") == 0) {
+        *verb = "changed the password of";
+        *action = "account.password";
+        return wb_store_account_set_password(pg, jid->node, jid->domain, password,
+                                             cfg->scram_iterations, err, errsize);
+    }
+    if (strcmp(a->cmd, "delete") == 0) {
+        *verb = "deleted";
+        *action = "account.delete";
+        return wb_store_account_delete(pg, jid->node, jid->domain, err, errsize);
+    }
+    const bool disable = strcmp(a->cmd, "disable") == 0;
+    *verb = disable ? "disabled" : "enabled";
+    *action = disable ? "account.disable" : "account.enable";
+    return wb_ctl_set_disabled(pg, jid, disable, err, errsize);
+}
+
 /* Runs the command on a migrated database; prints the success line. */
 static int wb_ctl_run(wb_pg *pg, const wb_ctl_args *a, const wb_config *cfg, wb_vault *vault,
                       const wb_jid *jid, const char *password, char *err, size_t errsize)
@@ -364,27 +419,25 @@ static int wb_ctl_run(wb_pg *pg, const wb_ctl_args *a, const wb_config *cfg, wb_
         wb_ctl_audit_note(pg, cfg, "keys.rotate-master", NULL, rc == 0, NULL);
         return rc;
     }
+    if (a->gdpr)
+        return wb_ctl_gdpr_run(pg, cfg, &a->gd);
     if (strcmp(a->cmd, "list") == 0)
         return wb_ctl_list(pg, a->target, err, errsize);
     if (strcmp(a->cmd, "add") == 0) {
         rc = wb_ctl_add(pg, cfg, vault, jid, password, err, errsize);
         verb = "created";
         action = "account.create";
-    } else if (strcmp(a->cmd, "passwd") == 0) {
-        rc = wb_store_account_set_password(pg, jid->node, jid->domain, password,
-                                           cfg->scram_iterations, err, errsize);
-        verb = "changed the password of";
-        action = "account.password";
     } else {
-        rc = wb_store_account_delete(pg, jid->node, jid->domain, err, errsize);
-        verb = "deleted";
-        action = "account.delete";
+        rc = wb_ctl_account_change(pg, a, cfg, jid, password, &verb, &action, err, errsize);
     }
-    if (rc == 0)
-        printf("%s %s@%s\n", verb, jid->node, jid->domain);
     char target[WB_JID_PART_MAX * 2 + 2];
     snprintf(target, sizeof(target), "%s@%s", jid->node, jid->domain);
+    if (rc == 0)
+        printf("%s %s\n", verb, target);
     wb_ctl_audit_note(pg, cfg, action, target, rc == 0, rc == 0 ? NULL : err);
+    if (rc == 0 && (strcmp(a->cmd, "disable") == 0 || strcmp(a->cmd, "delete") == 0))
+        wb_ctl_daemon_close_sessions(
+            cfg, target, strcmp(a->cmd, "delete") == 0 ? "deleted" : "disabled", stdout);
     return rc;
 }
 
@@ -396,7 +449,7 @@ static int wb_ctl_main(const wb_ctl_args *a, const wb_config *cfg)
     int rc = -1;
     wb_pg *pg = NULL;
     wb_vault *vault = NULL;
-    const bool user = !a->invite && !a->keys && !a->retention && !a->admin && !a->room;
+    const bool user = !a->invite && !a->keys && !a->retention && !a->admin && !a->room && !a->gdpr;
 
     if (a->keys && strcmp(a->cmd, "init") == 0)
         return wb_ctl_keys_init(cfg);
@@ -434,6 +487,8 @@ int main(int argc, char **argv)
         wb_ctl_usage(stdout);
         return 0;
     }
+    if (parsed == -2)
+        return WB_CTL_EXIT_USAGE;
     if (parsed < 0) {
         wb_ctl_usage(stderr);
         return WB_CTL_EXIT_USAGE;
@@ -445,8 +500,11 @@ int main(int argc, char **argv)
     wb_config *cfg = wb_config_load(args.config);
     if (cfg == NULL)
         return WB_CTL_EXIT_FAIL;
-    if (args.s2s) {
-        const int code = wb_ctl_s2s_run(cfg, &args.s2sa) == 0 ? 0 : WB_CTL_EXIT_FAIL;
+    if (args.s2s || args.sessions) {
+        const int code =
+            (args.s2s ? wb_ctl_s2s_run(cfg, &args.s2sa) : wb_ctl_sessions_run(cfg, &args.sea)) == 0
+                ? 0
+                : WB_CTL_EXIT_FAIL;
         wb_config_free(cfg);
         return code;
     }

@@ -16,8 +16,6 @@ struct event_base;
 /* Before the workers start: loads (or creates) the dialback secret and the TLS client context.
  * Sets srv->s2s. 0, or -1 with a reason in err. */
 int wb_s2s_init(wb_server *srv, char *err, size_t errsize);
-/* On the main thread after the listeners: the control socket for `warblerctl s2s`. 0 or -1. */
-int wb_s2s_ctl_start(wb_server *srv, struct event_base *base);
 /* On w's thread: closes s2s stream `id` (warblerctl s2s close); false if w has no such stream. */
 bool wb_s2s_close_id(wb_worker *w, uint64_t id);
 /* One live authenticated s2s stream as the registry has it (strings valid during the call). */

@@ -27,8 +27,7 @@ typedef struct wb_s2s_conf {
     bool require_cert;      /* every peer must present a valid certificate (no dialback) */
     char **cert_domains;    /* peers that must present a valid certificate (no dialback) */
     size_t n_cert_domains;
-    char *control_socket;        /* Unix socket for warblerctl s2s (default warblerd-ctl.sock by the
-                                    configuration file) */
+    char *control_socket;        /* deprecated alias of server.control_socket (wb_config.c) */
     char *secret_file;           /* dialback secret, 32 bytes, 0600 (default: dialback.key by the
                                     master key file); created at start-up when missing */
     wb_s2s_static_route *routes; /* static routes, override DNS */

@@ -1,22 +1,15 @@
 /* wb_s2s_ctl: the live s2s streams as warblerctl sees them: a registry every worker updates
- * (direction, authentication, TLS, stanza counts) and a Unix control socket on the main thread
- * answering one-line commands ("s2s list", "s2s close DOMAIN"). Mode 0600: root or the daemon. */
+ * (direction, authentication, TLS, stanza counts) and the "s2s list" and "s2s close DOMAIN"
+ * commands of the daemon's control socket (server/wb_control.c), answered on the main thread. */
 #include "wb_s2s_int.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/event.h>
-#include <event2/listener.h>
 
+#include "wb_control.h"
 #include "wb_log.h"
-
-#define WB_S2S_CTL_LINE_MAX 2048
 
 struct wb_s2s_info {
     wb_s2s_info *prev, *next;
@@ -101,7 +94,6 @@ static void wb_s2s_ctl_list(wb_s2s *s, struct evbuffer *out)
                                 (unsigned long long)__atomic_load_n(&i->n_in, __ATOMIC_RELAXED),
                                 (unsigned long long)__atomic_load_n(&i->n_out, __ATOMIC_RELAXED));
     pthread_mutex_unlock(&s->reg_lock);
-    evbuffer_add_printf(out, "end\n");
 }
 
 size_t wb_s2s_each(wb_server *srv, void (*fn)(void *arg, const wb_s2s_view *v), void *arg)
@@ -149,90 +141,37 @@ static void wb_s2s_ctl_close(wb_s2s *s, const char *domain, struct evbuffer *out
     pthread_mutex_unlock(&s->reg_lock);
     if (n)
         wb_info("s2s: closing %d stream(s) with %s on request of warblerctl", n, domain);
-    evbuffer_add_printf(out, "closed %d\nend\n", n);
+    evbuffer_add_printf(out, "closed %d\n", n);
 }
 
-static void wb_s2s_ctl_done(struct bufferevent *bev, void *arg)
+/* The registry for a control socket command; NULL after an error line when federation is off. */
+static wb_s2s *wb_s2s_control_reg(wb_server *srv, struct evbuffer *out)
 {
+    if (srv->s2s != NULL && srv->s2s->reg_ready)
+        return srv->s2s;
+    evbuffer_add_printf(out, "error federation is disabled\n");
+    return NULL;
+}
+
+int wb_s2s_control_list(wb_server *srv, const char *arg, struct evbuffer *out)
+{
+    wb_s2s *s = wb_s2s_control_reg(srv, out);
     (void)arg;
-    bufferevent_free(bev);
-}
-
-static void wb_s2s_ctl_event(struct bufferevent *bev, short what, void *arg)
-{
-    (void)what;
-    (void)arg;
-    bufferevent_free(bev);
-}
-
-static void wb_s2s_ctl_read(struct bufferevent *bev, void *arg)
-{
-    wb_s2s *s = arg;
-    struct evbuffer *in = bufferevent_get_input(bev), *out = bufferevent_get_output(bev);
-    size_t len;
-    char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
-    if (!line) {
-        if (evbuffer_get_length(in) > WB_S2S_CTL_LINE_MAX)
-            bufferevent_free(bev);
-        return;
-    }
-    if (strcmp(line, "s2s list") == 0)
+    if (s != NULL)
         wb_s2s_ctl_list(s, out);
-    else if (strncmp(line, "s2s close ", 10) == 0 && line[10])
-        wb_s2s_ctl_close(s, line + 10, out);
-    else
-        evbuffer_add_printf(out, "error unknown command\nend\n");
-    free(line);
-    bufferevent_disable(bev, EV_READ);
-    bufferevent_setcb(bev, NULL, wb_s2s_ctl_done, wb_s2s_ctl_event, s);
+    return s != NULL ? 0 : -1;
 }
 
-static void wb_s2s_ctl_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                              int salen, void *arg)
+int wb_s2s_control_close(wb_server *srv, const char *arg, struct evbuffer *out)
 {
-    (void)sa;
-    (void)salen;
-    struct bufferevent *bev =
-        bufferevent_socket_new(evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!bev) {
-        evutil_closesocket(fd);
-        return;
-    }
-    bufferevent_setcb(bev, wb_s2s_ctl_read, NULL, wb_s2s_ctl_event, arg);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
-}
-
-int wb_s2s_ctl_start(wb_server *srv, struct event_base *base)
-{
-    wb_s2s *s = srv->s2s;
-    if (!s || !s->conf->enabled || !s->conf->control_socket)
-        return 0;
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    if (strlen(s->conf->control_socket) >= sizeof(sun.sun_path)) {
-        wb_error("s2s: control socket path too long: %s", s->conf->control_socket);
-        return -1;
-    }
-    strcpy(sun.sun_path, s->conf->control_socket);
-    unlink(sun.sun_path);
-    mode_t old = umask(077);
-    s->ctl = evconnlistener_new_bind(base, wb_s2s_ctl_accept, s, LEV_OPT_CLOSE_ON_FREE, 16,
-                                     (struct sockaddr *)&sun, sizeof(sun));
-    umask(old);
-    if (!s->ctl) {
-        wb_error("s2s: cannot listen on the control socket %s", sun.sun_path);
-        return -1;
-    }
-    wb_info("s2s: control socket %s", sun.sun_path);
-    return 0;
+    wb_s2s *s = wb_s2s_control_reg(srv, out);
+    if (s != NULL)
+        wb_s2s_ctl_close(s, arg, out);
+    return s != NULL ? 0 : -1;
 }
 
 void wb_s2s_ctl_stop(wb_s2s *s)
 {
-    if (s->ctl) {
-        evconnlistener_free(s->ctl);
-        s->ctl = NULL;
-        unlink(s->conf->control_socket);
-    }
     while (s->reg) {
         wb_s2s_info *next = s->reg->next;
         free(s->reg);

@@ -121,7 +121,6 @@ typedef struct wb_s2s {
     pthread_mutex_t reg_lock;
     bool reg_ready;
     wb_s2s_info *reg;
-    struct evconnlistener *ctl; /* the control socket, on the main thread */
 } wb_s2s;
 
 /* wb_s2s.c */

@@ -64,6 +64,32 @@ check 0 "$CTL" user list
 [ "$(cat out)" = "alice@localhost" ] || { echo "FAIL: list after delete: $(cat out)"; FAILS=$((FAILS + 1)); }
 check 1 "$CTL" -c missing.conf user list
 
+# Commands shared with the admin API, without a running daemon.
+check 0 "$CTL" user disable alice@localhost
+grep -qx 'warblerd is not running: no live session to close' out || { echo "FAIL: disable: $(cat out)"; FAILS=$((FAILS + 1)); }
+check 0 "$CTL" user list
+[ "$(cat out)" = "alice@localhost (disabled)" ] || { echo "FAIL: list disabled: $(cat out)"; FAILS=$((FAILS + 1)); }
+check 0 "$CTL" user enable alice@localhost
+check 1 "$CTL" user disable carol@localhost
+grep -qx 'no such account carol@localhost' err || { echo "FAIL: disable carol: $(cat err)"; FAILS=$((FAILS + 1)); }
+check 1 "$CTL" sessions list
+grep -q '^cannot reach warblerd at .*warblerd-ctl.sock' err || { echo "FAIL: sessions: $(cat err)"; FAILS=$((FAILS + 1)); }
+check 1 "$CTL" stats
+check 2 "$CTL" sessions kick
+check 2 "$CTL" stats extra
+check 0 "$CTL" gdpr export alice@localhost --out export.json
+[ "$(stat -c %a export.json)" = 600 ] || { echo "FAIL: export mode $(stat -c %a export.json)"; FAILS=$((FAILS + 1)); }
+grep -q '"kind": "export"' export.json || { echo "FAIL: export content"; FAILS=$((FAILS + 1)); }
+check 1 "$CTL" gdpr export alice@localhost --out export.json
+check 2 "$CTL" gdpr erase alice@localhost
+check 2 "$CTL" gdpr export
+check 0 "$CTL" gdpr requests
+[ "$(cut -f2-4 out)" = "$(printf 'export\talice@localhost\tcompleted')" ] || { echo "FAIL: requests: $(cat out)"; FAILS=$((FAILS + 1)); }
+check 0 "$CTL" gdpr erase alice@localhost --yes
+check 1 "$CTL" gdpr erase alice@localhost --yes
+check 0 "$CTL" user list
+[ -z "$(cat out)" ] || { echo "FAIL: list after erase: $(cat out)"; FAILS=$((FAILS + 1)); }
+
 if [ "$FAILS" -ne 0 ]; then
     echo "test_warblerctl: $FAILS failure(s)"
     exit 1
