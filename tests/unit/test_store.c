@@ -309,10 +309,12 @@ static void test_async_free_pending(void **state)
     f->st = NULL;
     int never = 0;
     run_until(f, &never, 200);
+    /* Each request not cancelled is answered exactly once: UNAVAILABLE by the free, or OK when
+     * its answer came back during the loop turn that sent it (a fast server). */
     for (int i = 0; i < 3; i++) {
         assert_int_equal(r[i].called, i == 1 ? 0 : 1);
         if (i != 1)
-            assert_int_equal(r[i].status, WB_STORE_UNAVAILABLE);
+            assert_true(r[i].status == WB_STORE_UNAVAILABLE || r[i].status == WB_STORE_OK);
     }
 }
 
