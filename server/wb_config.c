@@ -28,10 +28,8 @@ static const wb_cfg_opt storage_opts[] = {
     {NULL, WB_CFG_INT, 0, 0},
 };
 static const wb_cfg_opt host_opts[] = {
-    {"domain", WB_CFG_STR, 0, 0},
-    {"cert", WB_CFG_STR, 0, 0},
-    {"key", WB_CFG_STR, 0, 0},
-    {NULL, WB_CFG_INT, 0, 0},
+    {"domain", WB_CFG_STR, 0, 0}, {"cert", WB_CFG_STR, 0, 0}, {"key", WB_CFG_STR, 0, 0},
+    {"s2s", WB_CFG_GROUP, 0, 0},  {NULL, WB_CFG_INT, 0, 0},
 };
 static const wb_cfg_opt listener_opts[] = {
     {"type", WB_CFG_STR, 0, 0}, {"address", WB_CFG_STR, 0, 0}, {"port", WB_CFG_INT, 1, 65535},
@@ -131,6 +129,8 @@ static const char *type_name(wb_cfg_type t)
         return "an array of strings";
     case WB_CFG_GROUPLIST:
         return "a list ( { ... }, ... )";
+    case WB_CFG_GROUP:
+        return "a group { ... }";
     }
     return "?";
 }
@@ -164,6 +164,8 @@ static int type_matches(const config_setting_t *s, wb_cfg_type t)
         return wb_cfg_is_strlist(s);
     case WB_CFG_GROUPLIST:
         return config_setting_is_list(s);
+    case WB_CFG_GROUP:
+        return config_setting_is_group(s);
     }
     return 0;
 }

@@ -14,7 +14,14 @@
 #include "wb_config.h"
 #include "wb_push_conf.h"
 
-typedef enum { WB_CFG_INT, WB_CFG_STR, WB_CFG_BOOL, WB_CFG_STRLIST, WB_CFG_GROUPLIST } wb_cfg_type;
+typedef enum {
+    WB_CFG_INT,
+    WB_CFG_STR,
+    WB_CFG_BOOL,
+    WB_CFG_STRLIST,
+    WB_CFG_GROUPLIST,
+    WB_CFG_GROUP /* a group { ... } the caller checks itself (a host's s2s policy) */
+} wb_cfg_type;
 
 typedef struct wb_cfg_opt {
     const char *name;

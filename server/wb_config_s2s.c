@@ -1,9 +1,10 @@
-/* Configuration of federation (the s2s group, docs/federation.md) and of external components
- * (the components list, XEP-0114). */
+/* Configuration of federation (the s2s group and the hosts' own s2s policies, docs/federation.md)
+ * and of external components (the components list, XEP-0114). */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "wb_config_int.h"
 #include "wb_jid.h"
@@ -19,6 +20,7 @@ static const wb_cfg_opt s2s_opts[] = {
     {"enabled", WB_CFG_BOOL, 0, 0},
     {"require_tls", WB_CFG_BOOL, 0, 0},
     {"dialback", WB_CFG_BOOL, 0, 0},
+    {"bidi", WB_CFG_BOOL, 0, 0},
     {"bounce_timeout", WB_CFG_INT, 1, 3600},
     {"idle_timeout", WB_CFG_INT, 1, 86400},
     {"queue_max", WB_CFG_INT, 1, 100000},
@@ -38,13 +40,26 @@ static const wb_cfg_opt s2s_opts[] = {
     {"require_tls13_for", WB_CFG_STRLIST, 0, 0},
     {"socks5", WB_CFG_STR, 0, 0},
     {"socks5_domains", WB_CFG_STRLIST, 0, 0},
+    {"dane", WB_CFG_BOOL, 0, 0},
+    {"dnssec_trust_anchor", WB_CFG_STR, 0, 0},
     {NULL, WB_CFG_INT, 0, 0},
 };
 
 static const wb_cfg_opt s2s_route_opts[] = {
-    {"domain", WB_CFG_STR, 0, 0},
-    {"host", WB_CFG_STR, 0, 0},
-    {"port", WB_CFG_INT, 1, 65535},
+    {"domain", WB_CFG_STR, 0, 0}, {"host", WB_CFG_STR, 0, 0}, {"port", WB_CFG_INT, 1, 65535},
+    {"tls", WB_CFG_STR, 0, 0},    {NULL, WB_CFG_INT, 0, 0},
+};
+
+/* A host's own s2s group: the policy keys of the global group, overriding it for that host. */
+static const wb_cfg_opt host_s2s_opts[] = {
+    {"enabled", WB_CFG_BOOL, 0, 0},
+    {"dialback", WB_CFG_BOOL, 0, 0},
+    {"allow", WB_CFG_STRLIST, 0, 0},
+    {"deny", WB_CFG_STRLIST, 0, 0},
+    {"require_valid_cert", WB_CFG_BOOL, 0, 0},
+    {"require_valid_cert_for", WB_CFG_STRLIST, 0, 0},
+    {"require_tls13", WB_CFG_BOOL, 0, 0},
+    {"require_tls13_for", WB_CFG_STRLIST, 0, 0},
     {NULL, WB_CFG_INT, 0, 0},
 };
 
@@ -53,11 +68,12 @@ static int load_s2s_domains(wb_cfg_loader *ld, const config_setting_t *g, const 
                             char ***out, size_t *n_out)
 {
     const config_setting_t *list = g != NULL ? config_setting_get_member(g, name) : NULL;
-    char prepared[WB_JID_PART_MAX + 1];
+    char prepared[WB_JID_PART_MAX + 1], where[256];
     int i, n;
 
     if (list == NULL || !wb_cfg_is_strlist(list))
         return 0;
+    wb_cfg_setting_path(list, where, sizeof(where));
     n = config_setting_length(list);
     *out = calloc((size_t)n + 1, sizeof(**out));
     if (*out == NULL)
@@ -67,7 +83,7 @@ static int load_s2s_domains(wb_cfg_loader *ld, const config_setting_t *g, const 
         const char *d = config_setting_get_string(e);
 
         if (wb_jid_prep_domain(prepared, d, strlen(d)) < 0) {
-            wb_cfg_report(ld, e, "invalid domain '%s' in 's2s.%s'", d, name);
+            wb_cfg_report(ld, e, "invalid domain '%s' in '%s'", d, where);
             continue;
         }
         if (((*out)[(*n_out)++] = strdup(prepared)) == NULL)
@@ -82,9 +98,15 @@ static int load_s2s_route(wb_cfg_loader *ld, wb_s2s_conf *s, const config_settin
     wb_s2s_static_route *r = &s->routes[s->n_routes];
     char prepared[WB_JID_PART_MAX + 1];
     const char *d = wb_cfg_str(g, "domain", NULL), *host = wb_cfg_str(g, "host", NULL);
+    const char *tls = wb_cfg_str(g, "tls", "starttls");
 
     if (wb_cfg_check_group(ld, g, s2s_route_opts) < 0)
         return 0;
+    if (strcmp(tls, "starttls") != 0 && strcmp(tls, "direct") != 0) {
+        wb_cfg_report(ld, wb_cfg_anchor(g, "tls"),
+                      "'tls' of an s2s route must be starttls or direct, not '%s'", tls);
+        return 0;
+    }
     if (d == NULL || host == NULL || host[0] == '\0') {
         wb_cfg_report(ld, g, "an s2s route needs 'domain' and 'host'");
         return 0;
@@ -98,6 +120,7 @@ static int load_s2s_route(wb_cfg_loader *ld, wb_s2s_conf *s, const config_settin
         return 0;
     }
     r->port = (int)wb_cfg_int(g, "port", 5269);
+    r->direct_tls = strcmp(tls, "direct") == 0;
     r->domain = strdup(prepared);
     r->host = strdup(host);
     s->n_routes++;
@@ -155,6 +178,24 @@ static int load_s2s_socks5(wb_cfg_loader *ld, wb_s2s_conf *s, const config_setti
     return (s->socks5_host = strdup(host)) != NULL ? 0 : -1;
 }
 
+/* s2s.dane and s2s.dnssec_trust_anchor (a file of DS or DNSKEY records that libunbound validates
+ * from; none by default: nothing is then DNSSEC-secure and DANE stays unused). */
+static int load_s2s_dane(wb_cfg_loader *ld, wb_s2s_conf *s, const config_setting_t *g)
+{
+    const char *ta = wb_cfg_str(g, "dnssec_trust_anchor", NULL);
+
+    s->dane = wb_cfg_bool(g, "dane", true);
+    if (ta == NULL)
+        return 0;
+    s->dnssec_trust_anchor = wb_cfg_resolve_path(ld, g, "dnssec_trust_anchor", ta);
+    if (s->dnssec_trust_anchor == NULL)
+        return ld->errors ? 0 : -1;
+    if (access(s->dnssec_trust_anchor, R_OK) != 0)
+        wb_cfg_report(ld, wb_cfg_anchor(g, "dnssec_trust_anchor"),
+                      "cannot read the DNSSEC trust anchor file '%s'", s->dnssec_trust_anchor);
+    return 0;
+}
+
 /* The s2s group (docs/federation.md); the dialback secret sits by the master key by default. */
 static int load_s2s(wb_cfg_loader *ld, wb_config *c, const config_setting_t *g)
 {
@@ -167,6 +208,7 @@ static int load_s2s(wb_cfg_loader *ld, wb_config *c, const config_setting_t *g)
     s->enabled = wb_cfg_bool(g, "enabled", false);
     s->require_tls = wb_cfg_bool(g, "require_tls", true);
     s->dialback = wb_cfg_bool(g, "dialback", true);
+    s->bidi = wb_cfg_bool(g, "bidi", true);
     s->require_cert = wb_cfg_bool(g, "require_valid_cert", false);
     if (wb_cfg_str(g, "ca_file", NULL) != NULL &&
         (s->ca_file = wb_cfg_resolve_path(ld, g, "ca_file", wb_cfg_str(g, "ca_file", NULL))) ==
@@ -200,7 +242,97 @@ static int load_s2s(wb_cfg_loader *ld, wb_config *c, const config_setting_t *g)
     if (load_s2s_domains(ld, g, "require_tls13_for", &s->tls13_domains, &s->n_tls13_domains) < 0 ||
         load_s2s_domains(ld, g, "socks5_domains", &s->socks5_domains, &s->n_socks5_domains) < 0)
         return -1;
+    if (load_s2s_dane(ld, s, g) < 0)
+        return -1;
     return load_s2s_socks5(ld, s, g);
+}
+
+/* A host's boolean policy key: 0 or 1, or -1 when the host does not set it. */
+static signed char load_host_flag(const config_setting_t *g, const char *name)
+{
+    const config_setting_t *v = config_setting_get_member(g, name);
+
+    if (v == NULL || config_setting_type(v) != CONFIG_TYPE_BOOL)
+        return -1;
+    return config_setting_get_bool(v) ? 1 : 0;
+}
+
+/* A host's list policy key: the host's own list when its group has the key. */
+static int load_host_list(wb_cfg_loader *ld, const config_setting_t *g, const char *name,
+                          char ***out, size_t *n_out, bool *set)
+{
+    if (config_setting_get_member(g, name) == NULL)
+        return 0;
+    *set = true;
+    return load_s2s_domains(ld, g, name, out, n_out);
+}
+
+/* The refusals of a host's policy name the host (docs/federation.md). */
+static int load_host_reasons(wb_s2s_host_policy *p)
+{
+    static const char *const fmt[4] = {
+        "federation is disabled for host %s", "domain is on the denylist of host %s",
+        "domain is not on the allowlist of host %s", " (policy of host %s)"};
+
+    for (size_t i = 0; i < 4; i++) {
+        if (asprintf(&p->why[i], fmt[i], p->host) < 0) {
+            p->why[i] = NULL;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* hosts[i].s2s: that host's policy, overriding the global s2s group for its streams. */
+static int load_host_policy(wb_cfg_loader *ld, wb_s2s_conf *s, const config_setting_t *h)
+{
+    const config_setting_t *g = config_setting_get_member(h, "s2s");
+    const char *d = wb_cfg_str(h, "domain", NULL);
+    char prepared[WB_JID_PART_MAX + 1];
+
+    /* A host without a usable domain, or an s2s that is not a group, is reported by the hosts
+     * loader already. */
+    if (g == NULL || !config_setting_is_group(g) || d == NULL ||
+        wb_jid_prep_domain(prepared, d, strlen(d)) < 0 ||
+        wb_cfg_check_group(ld, g, host_s2s_opts) < 0)
+        return 0;
+    wb_s2s_host_policy *p = &s->host_policies[s->n_host_policies++];
+    p->enabled = load_host_flag(g, "enabled");
+    p->dialback = load_host_flag(g, "dialback");
+    p->cert = load_host_flag(g, "require_valid_cert");
+    p->tls13 = load_host_flag(g, "require_tls13");
+    if ((p->host = strdup(prepared)) == NULL || load_host_reasons(p) < 0)
+        return -1;
+    if (load_host_list(ld, g, "allow", &p->allow, &p->n_allow, &p->set_allow) < 0 ||
+        load_host_list(ld, g, "deny", &p->deny, &p->n_deny, &p->set_deny) < 0)
+        return -1;
+    if (load_host_list(ld, g, "require_valid_cert_for", &p->cert_domains, &p->n_cert_domains,
+                       &p->set_cert_for) < 0)
+        return -1;
+    return load_host_list(ld, g, "require_tls13_for", &p->tls13_domains, &p->n_tls13_domains,
+                          &p->set_tls13_for);
+}
+
+/* The hosts' own policies; federation runs when the global group or any host turns it on. */
+static int load_host_policies(wb_cfg_loader *ld, wb_s2s_conf *s, const config_setting_t *hosts)
+{
+    const int n = hosts != NULL && config_setting_is_list(hosts) ? config_setting_length(hosts) : 0;
+
+    s->default_off = !s->enabled;
+    if (n == 0)
+        return 0;
+    s->host_policies = calloc((size_t)n, sizeof(*s->host_policies));
+    if (s->host_policies == NULL)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *h = config_setting_get_elem(hosts, (unsigned)i);
+
+        if (config_setting_is_group(h) && load_host_policy(ld, s, h) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < s->n_host_policies; i++)
+        s->enabled |= s->host_policies[i].enabled == 1;
+    return 0;
 }
 
 /* One external component { domain; secret; } (XEP-0114). */
@@ -260,7 +392,9 @@ int wb_cfg_load_federation(wb_cfg_loader *ld, wb_config *c, const config_t *cfg)
 {
     if (load_components(ld, c, config_lookup(cfg, "components")) < 0)
         return -1;
-    return load_s2s(ld, c, wb_cfg_group(ld, cfg, "s2s", s2s_opts));
+    if (load_s2s(ld, c, wb_cfg_group(ld, cfg, "s2s", s2s_opts)) < 0)
+        return -1;
+    return load_host_policies(ld, c->s2s, config_lookup(cfg, "hosts"));
 }
 
 void wb_cfg_free_federation(wb_config *c)

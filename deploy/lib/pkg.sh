@@ -7,7 +7,7 @@ WB_PKGS_RUNTIME=(build-essential cmake pkg-config libevent-dev libssl-dev libexp
     libmicrohttpd-dev libjansson-dev liboath-dev libunbound-dev postgresql openssl)
 # Extra packages needed only by tests/run.
 WB_PKGS_TEST=(python3-slixmpp python3-omemo python3-oldmemo python3-twomemo clang
-    libclang-rt-14-dev prosody ejabberd chromium)
+    libclang-rt-14-dev prosody ejabberd chromium nsd ldnsutils)
 # The console test drives Chromium with playwright-core from npm: a machine that has its own
 # Node.js and npm (as CI's does) keeps them; Debian's npm would conflict with them.
 command -v npm >/dev/null 2>&1 || WB_PKGS_TEST+=(nodejs npm)
@@ -22,7 +22,8 @@ wb_pkg_missing() {
 }
 
 # Installs the missing packages among "$@" with one apt-get update. While installing, a
-# temporary policy-rc.d (only if none exists) keeps postgresql from starting its system cluster.
+# temporary policy-rc.d (only if none exists) keeps postgresql from starting its system cluster
+# (and nsd, prosody, ejabberd their system services: the tests run private instances).
 wb_pkg_ensure() {
     local missing policy=/usr/sbin/policy-rc.d own_policy=0 rc=0
     mapfile -t missing < <(wb_pkg_missing "$@")

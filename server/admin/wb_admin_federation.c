@@ -9,9 +9,10 @@ void wb_admin_h_federation_list(wb_admin_req *r);
 
 static void wb_admin_add_stream(void *arg, const wb_s2s_view *v)
 {
+    const char *dir = v->bidi ? "bidi" : (v->out ? "out" : "in");
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "remote", v->remote, "local",
-                          v->local, "direction", v->out ? "out" : "in", "mechanism", v->auth,
-                          "tls_version", v->tls_version, "tls_cipher", v->tls_cipher, "stanzas_in",
+                          v->local, "direction", dir, "mechanism", v->auth, "tls_version",
+                          v->tls_version, "tls_cipher", v->tls_cipher, "stanzas_in",
                           (json_int_t)v->n_in, "stanzas_out", (json_int_t)v->n_out);
     if (o != NULL)
         json_array_append_new(arg, o);

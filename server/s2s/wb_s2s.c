@@ -53,6 +53,12 @@ int wb_s2s_host_index(const wb_server *srv, const char *domain)
     return -1;
 }
 
+const char *wb_s2s_host_of(const wb_server *srv, const char *domain)
+{
+    const int i = domain && domain[0] ? wb_s2s_host_index(srv, domain) : -1;
+    return i >= 0 ? srv->cfg->hosts[i].domain : NULL;
+}
+
 wb_s2s_worker *wb_s2s_ws(const wb_worker *w)
 {
     return &w->srv->s2s->ws[w->idx];
@@ -118,6 +124,7 @@ int wb_s2s_init(wb_server *srv, char *err, size_t errsize)
         return 0;
     pthread_mutex_init(&s->reg_lock, NULL);
     s->reg_ready = true;
+    wb_s2s_bidi_init(s);
     s->conn_rl = wb_ratelimit_new(s->conf->conn_per_minute, 60);
     s->stanza_rl =
         wb_ratelimit_new(s->conf->stanzas_per_second * WB_S2S_RATE_WINDOW, WB_S2S_RATE_WINDOW);
@@ -138,6 +145,7 @@ void wb_s2s_free(wb_server *srv)
     if (s->secret_hash)
         sodium_free(s->secret_hash);
     wb_s2s_ctl_stop(s);
+    wb_s2s_bidi_free(s);
     wb_s2s_cert_free(s);
     wb_ratelimit_free(s->conn_rl);
     wb_ratelimit_free(s->stanza_rl);
@@ -245,12 +253,15 @@ static void wb_s2s_route_call(wb_worker *w, wb_msg *m)
 void wb_s2s_route(wb_worker *w, wb_msg *m)
 {
     const wb_s2s *s = wb_s2s_of(w);
-    const char *why = s ? wb_s2s_conf_refuses(s->conf, m->to.domain) : "federation is disabled";
     if (!m->has_from || wb_s2s_host_index(w->srv, m->from.domain) < 0) {
         wb_debug("s2s: dropping a stanza for %s that no local sender sent", m->to.domain);
         wb_msg_unref(m);
         return;
     }
+    /* The policy of the sender's host (RFC 6120 10.4: no route, remote-server-not-found). */
+    const char *why =
+        s ? wb_s2s_conf_refuses(s->conf, wb_s2s_host_of(w->srv, m->from.domain), m->to.domain)
+          : "federation is disabled";
     if (why) {
         if (s && s->conf->enabled)
             wb_info("s2s: not routing to %s: %s", m->to.domain, why);
@@ -258,6 +269,13 @@ void wb_s2s_route(wb_worker *w, wb_msg *m)
         wb_msg_unref(m);
         return;
     }
+    /* XEP-0288: a stream the peer opened carries our stanzas too; no connection of our own. */
+    if (!wb_s2s_bidi_route(w, m))
+        wb_s2s_route_direct(w, m);
+}
+
+void wb_s2s_route_direct(wb_worker *w, wb_msg *m)
+{
     int owner = wb_s2s_owner(w->srv, m->from.domain, m->to.domain);
     if (owner == w->idx) {
         wb_s2s_route_owned(w, m);
@@ -311,7 +329,7 @@ wb_s2s_conn *wb_s2s_open(wb_worker *w, wb_s2s_dir dir, const char *local, const 
     return c;
 }
 
-static int wb_s2s_enqueue(wb_s2s_conn *c, wb_msg *m)
+int wb_s2s_enqueue(wb_s2s_conn *c, wb_msg *m)
 {
     const wb_s2s_conf *conf = wb_s2s_of(c->w)->conf;
     if (c->q_len >= (size_t)conf->queue_max)

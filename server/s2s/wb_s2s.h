@@ -22,6 +22,7 @@ bool wb_s2s_close_id(wb_worker *w, uint64_t id);
 typedef struct wb_s2s_view {
     const char *remote, *local, *auth, *tls_version, *tls_cipher;
     bool out;
+    bool bidi; /* XEP-0288: the stream carries stanzas both ways */
     uint64_t n_in, n_out;
 } wb_s2s_view;
 /* Thread-safe: calls fn for every authenticated stream (under the registry lock: fn must not

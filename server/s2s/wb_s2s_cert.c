@@ -57,7 +57,7 @@ int wb_s2s_cert_init(wb_s2s *s, const wb_config *cfg, char *err, size_t errsize)
     for (size_t i = 0; i < cfg->n_hosts; i++)
         if (!(s->client_ctx[i] = wb_s2s_cert_client_ctx(&cfg->hosts[i], err, errsize)))
             return -1;
-    return 0;
+    return wb_s2s_dane_init(s, err, errsize);
 }
 
 void wb_s2s_cert_free(wb_s2s *s)
@@ -65,6 +65,7 @@ void wb_s2s_cert_free(wb_s2s *s)
     for (size_t i = 0; s->client_ctx && i < s->n_client; i++)
         SSL_CTX_free(s->client_ctx[i]);
     free(s->client_ctx);
+    wb_s2s_dane_free(s);
     if (s->store)
         X509_STORE_free(s->store);
 }

@@ -105,6 +105,7 @@ void wb_s2s_conn_free(wb_s2s_conn *c)
 {
     wb_s2s_worker *ws = wb_s2s_ws(c->w);
     wb_s2s_dns_cancel(c);
+    wb_s2s_bidi_remove(c);
     wb_s2s_out_drop_queue(c);
     wb_s2s_reg_remove(c);
     if (c->bev)
@@ -117,6 +118,8 @@ void wb_s2s_conn_free(wb_s2s_conn *c)
         event_free(c->timer);
     if (c->bounce_ev)
         event_free(c->bounce_ev);
+    if (c->rev_ev)
+        event_free(c->rev_ev);
     if (c->xs)
         wb_xml_stream_free(c->xs);
     if (c->prev)
@@ -199,6 +202,7 @@ void wb_s2s_conn_close(wb_s2s_conn *c, int stream_err, const char *text)
 {
     if (c->closing)
         return;
+    wb_s2s_bidi_remove(c); /* stanzas routed from now on take a stream of their own */
     if (c->bev && c->state != WB_S2S_RESOLVING && c->state != WB_S2S_CONNECTING) {
         if (!c->header_sent && c->dir == WB_S2S_IN)
             wb_s2s_conn_send_header(c);

@@ -15,7 +15,7 @@ struct wb_s2s_info {
     wb_s2s_info *prev, *next;
     uint64_t id;
     int worker;
-    bool out, ready;
+    bool out, ready, bidi;
     char local[WB_S2S_DOMAIN_MAX];
     char remote[WB_S2S_DOMAIN_MAX];
     char auth[16];
@@ -65,6 +65,7 @@ void wb_s2s_reg_update(wb_s2s_conn *c)
     pthread_mutex_lock(&s->reg_lock);
     wb_s2s_info *i = c->info;
     i->ready = true;
+    i->bidi = c->bidi;
     snprintf(i->local, sizeof(i->local), "%s", c->local);
     snprintf(i->remote, sizeof(i->remote), "%s", c->remote);
     snprintf(i->auth, sizeof(i->auth), "%s", c->auth ? c->auth : "-");
@@ -90,7 +91,8 @@ static void wb_s2s_ctl_list(wb_s2s *s, struct evbuffer *out)
     for (const wb_s2s_info *i = s->reg; i; i = i->next)
         if (i->ready)
             evbuffer_add_printf(out, "%s %s %s %s local=%s peer=%s in=%llu out=%llu\n", i->remote,
-                                i->out ? "out" : "in", i->auth, i->tls, i->local, i->peer,
+                                i->bidi ? "bidi" : (i->out ? "out" : "in"), i->auth, i->tls,
+                                i->local, i->peer,
                                 (unsigned long long)__atomic_load_n(&i->n_in, __ATOMIC_RELAXED),
                                 (unsigned long long)__atomic_load_n(&i->n_out, __ATOMIC_RELAXED));
     pthread_mutex_unlock(&s->reg_lock);
@@ -119,6 +121,7 @@ size_t wb_s2s_each(wb_server *srv, void (*fn)(void *arg, const wb_s2s_view *v), 
             .tls_version = tls ? ver : "",
             .tls_cipher = tls && sp ? sp : "",
             .out = i->out,
+            .bidi = i->bidi,
             .n_in = __atomic_load_n(&i->n_in, __ATOMIC_RELAXED),
             .n_out = __atomic_load_n(&i->n_out, __ATOMIC_RELAXED),
         };

@@ -13,12 +13,21 @@
 #include "wb_router.h"
 #include "wb_xmpp_model.h"
 
+/* XEP-0288 may be negotiated: switched on, after STARTTLS (when TLS is required), before any
+ * domain is authenticated. */
+static bool wb_s2s_in_bidi_allowed(const wb_s2s_conn *c)
+{
+    const wb_s2s_conf *conf = wb_s2s_of(c->w)->conf;
+    return conf->bidi && (c->tls_on || !conf->require_tls) && !c->sasl_done && c->n_pairs == 0;
+}
+
 /* STARTTLS first; then EXTERNAL when the peer's certificate names the domain of its stream
  * header, and dialback unless policy wants a certificate from that domain. */
 static void wb_s2s_in_features(wb_s2s_conn *c)
 {
     const wb_s2s *s = wb_s2s_of(c->w);
     const wb_s2s_conf *conf = s->conf;
+    const char *host = wb_s2s_host_of(c->w->srv, c->local);
     wb_buf b;
     wb_buf_init(&b);
     wb_buf_puts(&b, "<stream:features>");
@@ -32,24 +41,30 @@ static void wb_s2s_in_features(wb_s2s_conn *c)
     else if (c->tls_on && !c->sasl_done)
         wb_debug("s2s %llu: no EXTERNAL for %s: %s", (unsigned long long)c->id,
                  c->remote[0] ? c->remote : c->peer, why);
-    if ((c->tls_on || !conf->require_tls) && conf->dialback && !c->sasl_done &&
-        !wb_s2s_conf_cert_required(conf, c->remote))
+    if ((c->tls_on || !conf->require_tls) && wb_s2s_conf_dialback(conf, host) && !c->sasl_done &&
+        !wb_s2s_conf_cert_required(conf, host, c->remote))
         wb_buf_puts(&b, "<dialback xmlns='" WB_NS_DIALBACK_FEAT "'><errors/></dialback>");
+    if (wb_s2s_in_bidi_allowed(c))
+        wb_buf_puts(&b, "<bidi xmlns='" WB_NS_BIDI_FEAT "'/>");
     wb_buf_puts(&b, "</stream:features>");
     wb_s2s_conn_send(c, b.data, b.len);
     wb_buf_free(&b);
 }
 
-/* TLS 1.3 policy (s2s.require_tls13, require_tls13_for) for a stream from remote (NULL when not
- * known yet): 0, or WB_SE_POLICY_VIOLATION after a log line and an audit record. */
-static int wb_s2s_in_tls13(wb_s2s_conn *c, const char *remote)
+/* TLS 1.3 policy (s2s.require_tls13, require_tls13_for; local's host's own) for a stream from
+ * remote (NULL when not known yet) to local: 0, or WB_SE_POLICY_VIOLATION after a log line and an
+ * audit record. */
+static int wb_s2s_in_tls13(wb_s2s_conn *c, const char *remote, const char *local)
 {
-    if (!wb_s2s_conf_tls13_required(wb_s2s_of(c->w)->conf, remote) ||
+    const wb_s2s_conf *conf = wb_s2s_of(c->w)->conf;
+    const char *host = wb_s2s_host_of(c->w->srv, local);
+    if (!wb_s2s_conf_tls13_required(conf, host, remote) ||
         (c->tls_on && c->ssl && SSL_version(c->ssl) >= TLS1_3_VERSION))
         return 0;
     const char *ver = c->tls_on && c->ssl ? SSL_get_version(c->ssl) : "no TLS";
-    wb_info("s2s %llu: refused inbound stream from %s (%s): TLS 1.3 is required, it uses %s",
-            (unsigned long long)c->id, remote ? remote : "?", c->peer, ver);
+    wb_info("s2s %llu: refused inbound stream from %s (%s): TLS 1.3 is required, it uses %s%s",
+            (unsigned long long)c->id, remote ? remote : "?", c->peer, ver,
+            wb_s2s_conf_whose(conf, host));
     wb_s2s_audit(c, remote ? remote : c->peer, c->local, false, "TLS 1.3 is required");
     return WB_SE_POLICY_VIOLATION;
 }
@@ -67,19 +82,20 @@ int wb_s2s_in_open(wb_s2s_conn *c, const wb_stream_header *hdr)
     snprintf(c->local, sizeof(c->local), "%s", to);
     if (!hdr->version || strncmp(hdr->version, "1.", 2) != 0)
         return WB_SE_UNSUPPORTED_VERSION;
-    if (hdr->from) {
-        if (wb_jid_prep_domain(from, hdr->from, strlen(hdr->from)) < 0)
-            return WB_SE_INVALID_FROM;
-        const char *why = wb_s2s_conf_refuses(conf, from);
-        if (why) {
-            wb_info("s2s %llu: refused inbound stream from %s (%s): %s", (unsigned long long)c->id,
-                    from, c->peer, why);
-            wb_s2s_audit(c, from, to, false, why);
-            return WB_SE_POLICY_VIOLATION;
-        }
-        snprintf(c->remote, sizeof(c->remote), "%s", from);
+    if (hdr->from && wb_jid_prep_domain(from, hdr->from, strlen(hdr->from)) < 0)
+        return WB_SE_INVALID_FROM;
+    /* The policy of the host named by 'to': a host that does not federate refuses any stream. */
+    const char *why =
+        wb_s2s_conf_refuses(conf, wb_s2s_host_of(c->w->srv, to), hdr->from ? from : NULL);
+    if (why) {
+        wb_info("s2s %llu: refused inbound stream from %s (%s): %s", (unsigned long long)c->id,
+                hdr->from ? from : "?", c->peer, why);
+        wb_s2s_audit(c, hdr->from ? from : c->peer, to, false, why);
+        return WB_SE_POLICY_VIOLATION;
     }
-    if (c->tls_on && wb_s2s_in_tls13(c, c->remote[0] ? c->remote : NULL))
+    if (hdr->from)
+        snprintf(c->remote, sizeof(c->remote), "%s", from);
+    if (c->tls_on && wb_s2s_in_tls13(c, c->remote[0] ? c->remote : NULL, c->local))
         return WB_SE_POLICY_VIOLATION;
     wb_s2s_conn_send_header(c);
     wb_s2s_in_features(c);
@@ -132,10 +148,17 @@ static bool wb_s2s_in_add_pair(wb_s2s_conn *c, const char *remote, const char *l
     wb_s2s_pair *p = &c->pairs[c->n_pairs++];
     snprintf(p->remote, sizeof(p->remote), "%s", remote);
     snprintf(p->local, sizeof(p->local), "%s", local);
-    snprintf(c->remote, sizeof(c->remote), "%s", remote);
-    c->auth = how;
-    wb_info("s2s %llu: inbound %s -> %s authenticated (%s, %s)", (unsigned long long)c->id, remote,
-            local, how, c->peer);
+    if (c->dir == WB_S2S_IN) { /* (an outbound stream keeps its own domains and mechanism) */
+        snprintf(c->remote, sizeof(c->remote), "%s", remote);
+        c->auth = how;
+    }
+    /* XEP-0288: we may now send from local to remote on this stream. */
+    if (c->bidi && !wb_s2s_bidi_add(c, local, remote))
+        wb_warn("s2s %llu: bidirectional %s -> %s not recorded: out of memory",
+                (unsigned long long)c->id, local, remote);
+    wb_info("s2s %llu: %s %s -> %s authenticated (%s, %s%s%s)", (unsigned long long)c->id,
+            c->dir == WB_S2S_IN ? "inbound" : "reverse", remote, local, how, c->peer,
+            c->bidi ? ", bidirectional" : "", c->direct_tls ? ", direct TLS" : "");
     wb_s2s_reg_update(c);
     wb_s2s_audit(c, remote, local, true, how);
     wb_s2s_conn_arm(c, wb_s2s_of(c->w)->conf->idle_timeout);
@@ -160,6 +183,29 @@ void wb_s2s_in_verified(wb_s2s_conn *c, const char *remote, const char *local, i
     }
 }
 
+/* XEP-0288: the peer answers the db:result we sent on this bidi stream for c->rev_local. An
+ * answer we did not ask for is ignored (XEP-0288 4: it proves nothing). */
+static void wb_s2s_in_rev_answer(wb_s2s_conn *c, const wb_stanza *st)
+{
+    char remote[WB_S2S_DOMAIN_MAX], local[WB_S2S_DOMAIN_MAX];
+    const char *from = wb_st_attr(st, 0, "from"), *to = wb_st_attr(st, 0, "to");
+    const char *type = wb_st_attr(st, 0, "type");
+    if (c->dir != WB_S2S_IN || !c->bidi || !c->rev_local[0] ||
+        strcmp(wb_st_name(st, 0), "result") != 0 || !from || !to ||
+        wb_jid_prep_domain(remote, from, strlen(from)) < 0 ||
+        wb_jid_prep_domain(local, to, strlen(to)) < 0 || strcmp(local, c->rev_local) != 0)
+        return;
+    bool known = false; /* we asked a domain this stream authenticated */
+    for (int i = 0; i < c->n_pairs; i++)
+        known |= strcmp(c->pairs[i].remote, remote) == 0;
+    if (!known)
+        return;
+    const bool valid = strcmp(type, "valid") == 0;
+    if (valid && !wb_s2s_in_add_pair(c, remote, local, "dialback"))
+        return;
+    wb_s2s_bidi_flush(c, valid);
+}
+
 /* Reads db:result/db:verify from/to; 0, or a stream error. */
 static int wb_s2s_in_db_addrs(wb_s2s_conn *c, const wb_stanza *st, char *remote, char *local)
 {
@@ -173,16 +219,21 @@ static int wb_s2s_in_db_addrs(wb_s2s_conn *c, const wb_stanza *st, char *remote,
     return 0;
 }
 
-static int wb_s2s_in_dialback(wb_s2s_conn *c, const wb_stanza *st)
+int wb_s2s_in_dialback(wb_s2s_conn *c, const wb_stanza *st)
 {
     const wb_s2s *s = wb_s2s_of(c->w);
     char remote[WB_S2S_DOMAIN_MAX], local[WB_S2S_DOMAIN_MAX];
     const char *name = wb_st_name(st, 0);
-    if (wb_st_attr(st, 0, "type"))
-        return WB_XML_CONTINUE; /* answers belong on outbound streams; ignore */
+    if (wb_st_attr(st, 0, "type")) {
+        wb_s2s_in_rev_answer(c, st);
+        return WB_XML_CONTINUE; /* other answers belong on outbound streams; ignore */
+    }
     int rc = wb_s2s_in_db_addrs(c, st, remote, local);
     if (rc)
         return rc;
+    /* XEP-0288: on our bidirectional stream the peer may ask only for the domain we sent as. */
+    if (c->dir != WB_S2S_IN && strcmp(local, c->local) != 0)
+        return WB_SE_HOST_UNKNOWN;
     size_t klen;
     const char *key = wb_st_text(st, 0, &klen);
     if (strcmp(name, "verify") == 0) {
@@ -197,24 +248,25 @@ static int wb_s2s_in_dialback(wb_s2s_conn *c, const wb_stanza *st)
         return WB_SE_UNSUPPORTED_STANZA_TYPE;
     if (!c->tls_on && s->conf->require_tls)
         return WB_SE_POLICY_VIOLATION;
-    if (wb_s2s_in_tls13(c, remote))
+    if (wb_s2s_in_tls13(c, remote, local))
         return WB_SE_POLICY_VIOLATION;
-    if (!s->conf->dialback) {
-        wb_info("s2s %llu: refused dialback from %s: dialback is disabled",
-                (unsigned long long)c->id, remote);
+    const char *host = wb_s2s_host_of(c->w->srv, local);
+    if (!wb_s2s_conf_dialback(s->conf, host)) {
+        wb_info("s2s %llu: refused dialback from %s: dialback is disabled for %s",
+                (unsigned long long)c->id, remote, local);
         wb_s2s_audit(c, remote, local, false, "dialback is disabled");
         return WB_SE_NOT_AUTHORIZED;
     }
-    const char *why = wb_s2s_conf_refuses(s->conf, remote);
+    const char *why = wb_s2s_conf_refuses(s->conf, host, remote);
     if (why) {
         wb_info("s2s %llu: refused dialback from %s (%s): %s", (unsigned long long)c->id, remote,
                 c->peer, why);
         wb_s2s_audit(c, remote, local, false, why);
         return WB_SE_POLICY_VIOLATION;
     }
-    if (wb_s2s_conf_cert_required(s->conf, remote)) {
-        wb_info("s2s %llu: refused dialback from %s (%s): a valid certificate is required",
-                (unsigned long long)c->id, remote, c->peer);
+    if (wb_s2s_conf_cert_required(s->conf, host, remote)) {
+        wb_info("s2s %llu: refused dialback from %s (%s): a valid certificate is required%s",
+                (unsigned long long)c->id, remote, c->peer, wb_s2s_conf_whose(s->conf, host));
         wb_s2s_audit(c, remote, local, false, "a valid certificate is required");
         return WB_SE_NOT_AUTHORIZED;
     }
@@ -290,7 +342,7 @@ fail:
     return NULL;
 }
 
-static int wb_s2s_in_route(wb_s2s_conn *c, wb_stanza *st, wb_msg_kind kind)
+int wb_s2s_in_route(wb_s2s_conn *c, wb_stanza *st, wb_msg_kind kind)
 {
     const char *from = wb_st_attr(st, 0, "from"), *to = wb_st_attr(st, 0, "to");
     wb_jid jf, jt;
@@ -353,10 +405,10 @@ static int wb_s2s_in_external(wb_s2s_conn *c, const wb_stanza *st)
         why = "no identity";
     if (!why && wb_s2s_host_index(c->w->srv, id) >= 0)
         why = "the identity is one of our own domains";
-    if (!why && wb_s2s_in_tls13(c, id))
+    if (!why && wb_s2s_in_tls13(c, id, c->local))
         return WB_SE_POLICY_VIOLATION;
     if (!why)
-        why = wb_s2s_conf_refuses(s->conf, id);
+        why = wb_s2s_conf_refuses(s->conf, wb_s2s_host_of(c->w->srv, c->local), id);
     if (!why)
         why = wb_s2s_cert_check(s, c->ssl, id);
     if (why) {
@@ -385,6 +437,12 @@ int wb_s2s_in_stanza(wb_s2s_conn *c, wb_stanza *st)
         rc = wb_s2s_in_dialback(c, st);
     } else if (strcmp(ns, WB_NS_S2S_SASL) == 0) {
         rc = wb_s2s_in_external(c, st);
+    } else if (strcmp(ns, WB_NS_BIDI) == 0 && strcmp(name, "bidi") == 0) {
+        /* XEP-0288 has no answer; a request we did not offer is ignored. */
+        c->bidi = c->bidi || wb_s2s_in_bidi_allowed(c);
+        wb_debug("s2s %llu: bidirectional stream requested%s", (unsigned long long)c->id,
+                 c->bidi ? "" : " (refused)");
+        rc = WB_XML_CONTINUE;
     } else if (strcmp(ns, WB_NS_SERVER) == 0) {
         static const char *const kinds[] = {"message", "presence", "iq"};
         for (int k = 0; k < 3; k++)

@@ -22,6 +22,8 @@
 #define WB_NS_DIALBACK_FEAT "urn:xmpp:features:dialback"
 #define WB_NS_S2S_TLS       "urn:ietf:params:xml:ns:xmpp-tls"
 #define WB_NS_S2S_SASL      "urn:ietf:params:xml:ns:xmpp-sasl"
+#define WB_NS_BIDI          "urn:xmpp:bidi"
+#define WB_NS_BIDI_FEAT     "urn:xmpp:features:bidi"
 #define WB_S2S_DOMAIN_MAX   1024 /* WB_JID_PART_MAX + 1 */
 #define WB_S2S_MAX_PAIRS    16   /* domain pairs authenticated on one inbound stream */
 #define WB_S2S_MAX_ADDRS    16   /* addresses tried per outbound connection */
@@ -48,6 +50,31 @@ typedef struct wb_s2s_pair {
     char local[WB_S2S_DOMAIN_MAX];
 } wb_s2s_pair;
 
+/* DANE (RFC 7673, wb_s2s_dane.c): the TLSA records of an outbound stream's SRV targets, kept in
+ * the stream object (bounded, no allocation) from the lookups until the peer's certificate is
+ * judged. */
+#define WB_S2S_MAX_TLSA   16   /* TLSA records kept per outbound stream */
+#define WB_S2S_TLSA_BYTES 4096 /* their association data, in all */
+typedef struct wb_s2s_tlsa {
+    unsigned char target, usage, selector, mtype;
+    unsigned short off, len; /* of the association data in wb_s2s_dane.data */
+} wb_s2s_tlsa;
+typedef struct wb_s2s_dane {
+    bool srv_secure[4];  /* the SRV answer naming target i (or denying any SRV) was secure */
+    bool srv_all_secure; /* every SRV answer so far was secure (for the fallback target) */
+    bool addr_secure;    /* every address answer of the current target was secure */
+    int addr_start;      /* n_addrs before the current target's addresses */
+    signed char addr_target[WB_S2S_MAX_ADDRS]; /* target of each address; -1: static route */
+    wb_s2s_tlsa rr[WB_S2S_MAX_TLSA];
+    int n_rr;
+    unsigned char data[WB_S2S_TLSA_BYTES];
+    size_t used;
+    bool checked;  /* the peer's certificate was judged (once per stream) */
+    bool ok;       /* ... and matched a TLSA record: DANE authenticated the peer */
+    char why[640]; /* the last DANE failure (lookup or mismatch), for the log and the bounce */
+} wb_s2s_dane;
+/* end DANE */
+
 typedef struct wb_s2s_conn wb_s2s_conn;
 typedef struct wb_s2s_info wb_s2s_info;
 
@@ -72,10 +99,16 @@ struct wb_s2s_conn {
     const char *auth; /* how the stream was authenticated ("dialback"), or NULL */
     bool sasl_done;   /* EXTERNAL succeeded: the restarted stream needs no more auth */
     bool sasl_tried;  /* outbound: EXTERNAL was attempted */
-    /* inbound: authenticated (remote, local) pairs */
+    bool bidi;        /* XEP-0288 negotiated: stanzas flow both ways on this stream */
+    /* inbound bidi: another of our domains we asked the peer to accept with db:result; its
+     * stanzas wait in `queue` until the answer (or rev_ev) */
+    char rev_local[WB_S2S_DOMAIN_MAX];
+    struct event *rev_ev;
+    /* inbound: authenticated (remote, local) pairs; outbound bidi: the pairs the peer may send
+     * stanzas for on this stream (its own domain to ours) */
     wb_s2s_pair pairs[WB_S2S_MAX_PAIRS];
     int n_pairs;
-    /* outbound: stanzas waiting for the stream to be ready, in order */
+    /* outbound: stanzas waiting for the stream to be ready, in order (inbound: see rev_local) */
     wb_msg **queue;
     size_t q_head, q_len, q_cap;
     /* outbound / verify: where to connect */
@@ -97,6 +130,7 @@ struct wb_s2s_conn {
     uint64_t verify_for;
     wb_s2s_info *info; /* this stream in the registry `warblerctl s2s list` reads, or NULL */
     time_t since;
+    wb_s2s_dane dane; /* DANE: outbound only (wb_s2s_dane.c) */
 };
 
 /* Per worker, touched only by the worker's own thread. */
@@ -104,6 +138,10 @@ typedef struct wb_s2s_worker {
     wb_s2s_conn *conns;
     struct ub_ctx *ub;
     struct event *ub_ev;
+    /* DANE: outbound streams to move on to their next address after a mismatch */
+    struct event *dane_ev;
+    uint64_t dane_retry[8];
+    int n_dane_retry;
 } wb_s2s_worker;
 
 typedef struct wb_s2s {
@@ -121,6 +159,12 @@ typedef struct wb_s2s {
     pthread_mutex_t reg_lock;
     bool reg_ready;
     wb_s2s_info *reg;
+    SSL_CTX *dane_ctx; /* DANE: for the SSL objects that match certificates to TLSA records */
+    /* inbound bidi streams by domain pair (wb_s2s_bidi.c), shared by the workers */
+    pthread_mutex_t bidi_lock;
+    bool bidi_ready;
+    struct wb_s2s_bidi_ent *bidi;
+    size_t n_bidi, cap_bidi;
 } wb_s2s;
 
 /* wb_s2s.c */
@@ -132,6 +176,9 @@ wb_s2s *wb_s2s_of(const wb_worker *w);
 void wb_s2s_socks_start(wb_s2s_conn *c);
 /* The virtual host (index in cfg->hosts) serving domain itself or as its MUC service; -1. */
 int wb_s2s_host_index(const wb_server *srv, const char *domain);
+/* The domain of that virtual host, whose policy applies (wb_s2s_conf_refuses...); NULL when
+ * domain is NULL, empty or not served: the global s2s group applies. */
+const char *wb_s2s_host_of(const wb_server *srv, const char *domain);
 wb_s2s_worker *wb_s2s_ws(const wb_worker *w);
 /* XEP-0185 key over "receiving originating stream-id" into out (64 hex digits). */
 void wb_s2s_dialback_key(const wb_s2s *s, const char *receiving, const char *originating,
@@ -156,6 +203,28 @@ SSL *wb_s2s_cert_client_ssl(const wb_s2s *s, const char *local);
 const char *wb_s2s_cert_check(const wb_s2s *s, SSL *ssl, const char *domain);
 /* Server side: ask the peer for its certificate (judged later by wb_s2s_cert_check). */
 void wb_s2s_cert_ask_peer(SSL *ssl);
+
+/* Routes m (consumed) to the worker owning the outbound stream for its pair, without looking for
+ * a bidirectional stream. */
+void wb_s2s_route_direct(wb_worker *w, wb_msg *m);
+/* Appends m (consumed on success) to c's queue; -1 when full (s2s.queue_max) or out of memory. */
+int wb_s2s_enqueue(wb_s2s_conn *c, wb_msg *m);
+
+/* wb_s2s_bidi.c: the table of inbound XEP-0288 streams that may carry our stanzas back to the
+ * peer, (local, remote) -> (worker, stream); thread-safe. */
+void wb_s2s_bidi_init(wb_s2s *s);
+void wb_s2s_bidi_free(wb_s2s *s);
+/* Inbound bidi stream c may now send stanzas from local to remote. False when out of memory. */
+bool wb_s2s_bidi_add(wb_s2s_conn *c, const char *local, const char *remote);
+/* Stream c closes: routing no longer picks it; stanzas waiting for a reverse dialback answer
+ * take the usual way (a stream of their own). */
+void wb_s2s_bidi_remove(wb_s2s_conn *c);
+/* The peer answered our db:result for c->rev_local on inbound bidi stream c: valid (the pair is
+ * already added) sends what waits on c, otherwise it takes the usual way. */
+void wb_s2s_bidi_flush(wb_s2s_conn *c, bool valid);
+/* Routes m (consumed) over an inbound bidi stream for its pair when there is one; false (m not
+ * consumed) when there is none. */
+bool wb_s2s_bidi_route(wb_worker *w, wb_msg *m);
 
 /* wb_s2s_ctl.c: the registry of IN/OUT streams for `warblerctl s2s` (from their worker). */
 void wb_s2s_reg_add(wb_s2s_conn *c);
@@ -189,6 +258,12 @@ int wb_s2s_in_stanza(wb_s2s_conn *c, wb_stanza *st);
  * WB_STE_COUNT, or the error to answer with (bad-request: m can carry the reply). */
 wb_msg *wb_s2s_stanza_msg(const wb_stanza *st, wb_msg_kind kind, const wb_jid *from,
                           const wb_jid *to, wb_stanza_err *err);
+/* A stanza from the peer (kind known) on stream c: its from/to must be a pair c authenticated
+ * (c->pairs), then it is routed. WB_XML_CONTINUE, or a stream error. */
+int wb_s2s_in_route(wb_s2s_conn *c, wb_stanza *st, wb_msg_kind kind);
+/* A dialback request (db:result, db:verify) on inbound stream c, or a db:result the peer sends
+ * on our bidirectional outbound stream c (XEP-0288 3). WB_XML_CONTINUE, or a stream error. */
+int wb_s2s_in_dialback(wb_s2s_conn *c, const wb_stanza *st);
 /* A dialback verification for inbound stream c finished: valid, invalid or failed (error). */
 void wb_s2s_in_verified(wb_s2s_conn *c, const char *remote, const char *local, int result);
 
@@ -207,7 +282,26 @@ void wb_s2s_verify_start(wb_s2s_conn *in, const char *remote, const char *local,
 /* Stanza count and state for list. */
 void wb_s2s_out_drop_queue(wb_s2s_conn *c);
 
-/* wb_s2s_dns.c: SRV, then A/AAAA through libunbound on the worker's event loop. */
+/* DANE (wb_s2s_dane.c): TLSA records (RFC 6698, 7671, 7673) for outbound streams. */
+int wb_s2s_dane_init(wb_s2s *s, char *err, size_t errsize);
+void wb_s2s_dane_free(wb_s2s *s);
+/* Keeps the usable records of a DNSSEC-secure TLSA answer for target t of c. */
+void wb_s2s_dane_take(wb_s2s_conn *c, int t, const unsigned char *rdata, int len);
+/* Matches the certificate the peer of ssl (NULL: no TLS) presented with the records of target t
+ * in d; target (the SRV target host) and domain are the names DANE-TA and PKIX usages check
+ * (RFC 7673 4.2). 1: matched (why: "TLSA 3 1 1"), 0: no usable record, -1: mismatch (why). */
+int wb_s2s_dane_check_cert(const wb_s2s *s, SSL *ssl, const wb_s2s_dane *d, int t,
+                           const char *target, const char *domain, char *why, size_t whysize);
+/* Judges the peer's certificate against the TLSA records of the address being tried (once per
+ * stream, when the features after TLS arrive): true when there are none or one matched (then
+ * c->dane.ok); false after failing the stream ("DANE mismatch", logged and audited). */
+bool wb_s2s_dane_verify(wb_s2s_conn *c);
+/* How the stream authenticated, for logs and `warblerctl s2s list`: "DANE+EXTERNAL"... */
+const char *wb_s2s_dane_auth(const wb_s2s_conn *c, const char *mechanism);
+/* The worker stops: its pending moves to a next address are dropped. */
+void wb_s2s_dane_worker_free(wb_s2s_worker *ws);
+
+/* wb_s2s_dns.c: SRV, then A/AAAA (and TLSA for DANE) through libunbound on the worker's loop. */
 int wb_s2s_dns_start(wb_s2s_conn *c);
 void wb_s2s_dns_cancel(wb_s2s_conn *c);
 void wb_s2s_dns_free(wb_s2s_worker *ws);

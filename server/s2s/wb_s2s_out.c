@@ -14,6 +14,7 @@
 
 #include "wb_log.h"
 #include "wb_router.h"
+#include "wb_xmpp_model.h"
 
 static void wb_s2s_out_connect_next(wb_s2s_conn *c, const char *why);
 
@@ -31,7 +32,7 @@ static void wb_s2s_verify_done(wb_s2s_conn *c, int result)
         return;
     wb_s2s_conn *in = wb_s2s_conn_find(c->w, c->verify_for);
     c->verify_for = 0;
-    if (in && in->dir == WB_S2S_IN)
+    if (in && (in->dir == WB_S2S_IN || in->bidi))
         wb_s2s_in_verified(in, c->remote, c->local, result);
 }
 
@@ -151,15 +152,19 @@ int wb_s2s_out_open(wb_s2s_conn *c, const wb_stream_header *hdr)
 
 static void wb_s2s_out_ready(wb_s2s_conn *c);
 static int wb_s2s_out_send_dialback(wb_s2s_conn *c);
+static int wb_s2s_out_error(wb_s2s_conn *c, int rc);
 
 /* EXTERNAL when offered (XEP-0178); the peer's certificate must validate when policy wants it.
  * True when the features were handled here (auth sent, or the stream failed). */
 static bool wb_s2s_out_try_external(wb_s2s_conn *c, const wb_stanza *st)
 {
     const wb_s2s *s = wb_s2s_of(c->w);
-    const char *why = wb_s2s_cert_check(s, c->ssl, c->remote);
+    /* DANE: a certificate matching the peer's secure TLSA records is valid (RFC 7673). */
+    const char *why = c->dane.ok ? NULL : wb_s2s_cert_check(s, c->ssl, c->remote);
+    const char *host = wb_s2s_host_of(c->w->srv, c->local);
     /* Without dialback nothing else would authenticate the peer's side of this stream. */
-    if (why && (wb_s2s_conf_cert_required(s->conf, c->remote) || !s->conf->dialback)) {
+    if (why && (wb_s2s_conf_cert_required(s->conf, host, c->remote) ||
+                !wb_s2s_conf_dialback(s->conf, host))) {
         char reason[160];
         snprintf(reason, sizeof(reason), "the peer's certificate is not acceptable: %s", why);
         wb_s2s_out_fail(c, WB_S2S_NOT_FOUND, reason);
@@ -191,13 +196,16 @@ static int wb_s2s_out_sasl(wb_s2s_conn *c, const wb_stanza *st)
         return WB_XML_CONTINUE;
     if (strcmp(wb_st_name(st, 0), "success") == 0) {
         c->sasl_done = true;
-        c->auth = "EXTERNAL";
+        c->auth = wb_s2s_dane_auth(c, "EXTERNAL");
         c->state = WB_S2S_OPEN;
         c->want_restart = true;
         return WB_XML_STOP;
     }
     wb_info("s2s %llu: EXTERNAL %s -> %s refused by the peer%s", (unsigned long long)c->id,
-            c->local, c->remote, wb_s2s_of(c->w)->conf->dialback ? "; trying dialback" : "");
+            c->local, c->remote,
+            wb_s2s_conf_dialback(wb_s2s_of(c->w)->conf, wb_s2s_host_of(c->w->srv, c->local))
+                ? "; trying dialback"
+                : "");
     return wb_s2s_out_send_dialback(c);
 }
 
@@ -205,16 +213,33 @@ static int wb_s2s_out_sasl(wb_s2s_conn *c, const wb_stanza *st)
  * (it is then closed with policy-violation and its stanzas bounced). */
 static bool wb_s2s_out_tls13(wb_s2s_conn *c)
 {
-    if (!wb_s2s_conf_tls13_required(wb_s2s_of(c->w)->conf, c->remote) ||
+    const wb_s2s_conf *conf = wb_s2s_of(c->w)->conf;
+    const char *host = wb_s2s_host_of(c->w->srv, c->local);
+    if (!wb_s2s_conf_tls13_required(conf, host, c->remote) ||
         (c->tls_on && c->ssl && SSL_version(c->ssl) >= TLS1_3_VERSION))
         return true;
-    char why[128];
-    snprintf(why, sizeof(why), "TLS 1.3 is required, the peer negotiated %s",
-             c->tls_on && c->ssl ? SSL_get_version(c->ssl) : "no TLS");
+    char why[WB_S2S_DOMAIN_MAX + 128];
+    snprintf(why, sizeof(why), "TLS 1.3 is required, the peer negotiated %s%s",
+             c->tls_on && c->ssl ? SSL_get_version(c->ssl) : "no TLS",
+             wb_s2s_conf_whose(conf, host));
     wb_s2s_conn_send_str(c, "<stream:error><policy-violation "
                             "xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>");
     wb_s2s_out_fail(c, WB_S2S_NOT_FOUND, why);
     return false;
+}
+
+/* XEP-0288: when the peer offers it (after TLS), ask for a bidirectional stream before
+ * authenticating; no answer follows. */
+static void wb_s2s_out_bidi_request(wb_s2s_conn *c, const wb_stanza *st)
+{
+    const wb_s2s_conf *conf = wb_s2s_of(c->w)->conf;
+    if (c->dir != WB_S2S_OUT || c->bidi || !conf->bidi || (!c->tls_on && conf->require_tls) ||
+        wb_st_child(st, 0, "bidi", WB_NS_BIDI_FEAT) < 0)
+        return;
+    wb_s2s_conn_send_str(c, "<bidi xmlns='" WB_NS_BIDI "'/>");
+    c->bidi = true;
+    wb_debug("s2s %llu: requesting a bidirectional stream with %s", (unsigned long long)c->id,
+             c->remote);
 }
 
 /* Features after the header: STARTTLS first, then EXTERNAL or dialback (db:result or db:verify). */
@@ -231,10 +256,13 @@ static int wb_s2s_out_features(wb_s2s_conn *c, const wb_stanza *st)
     }
     if (!wb_s2s_out_tls13(c))
         return WB_XML_STOP;
+    if (!wb_s2s_dane_verify(c)) /* DANE: the peer's TLSA records, if any, must match */
+        return WB_XML_STOP;
     if (c->sasl_done) {
         wb_s2s_out_ready(c);
         return WB_XML_CONTINUE;
     }
+    wb_s2s_out_bidi_request(c, st);
     if (c->dir == WB_S2S_OUT && c->tls_on && wb_s2s_out_try_external(c, st))
         return c->closing ? WB_XML_STOP : WB_XML_CONTINUE;
     return wb_s2s_out_send_dialback(c);
@@ -244,8 +272,9 @@ static int wb_s2s_out_features(wb_s2s_conn *c, const wb_stanza *st)
 static int wb_s2s_out_send_dialback(wb_s2s_conn *c)
 {
     const wb_s2s *s = wb_s2s_of(c->w);
-    if (!s->conf->dialback ||
-        (c->dir == WB_S2S_OUT && wb_s2s_conf_cert_required(s->conf, c->remote))) {
+    const char *host = wb_s2s_host_of(c->w->srv, c->local);
+    if (!wb_s2s_conf_dialback(s->conf, host) ||
+        (c->dir == WB_S2S_OUT && wb_s2s_conf_cert_required(s->conf, host, c->remote))) {
         wb_s2s_out_fail(c, WB_S2S_NOT_FOUND, "no allowed authentication method succeeded");
         return WB_XML_STOP;
     }
@@ -276,11 +305,18 @@ static void wb_s2s_out_ready(wb_s2s_conn *c)
 {
     c->state = WB_S2S_READY;
     if (!c->auth)
-        c->auth = "dialback";
+        c->auth = wb_s2s_dane_auth(c, "dialback");
     if (c->bounce_ev)
         evtimer_del(c->bounce_ev);
-    wb_info("s2s %llu: outbound %s -> %s authenticated (%s, %s); %zu queued",
-            (unsigned long long)c->id, c->local, c->remote, c->auth, c->peer, c->q_len);
+    if (c->bidi && c->n_pairs == 0) {
+        /* XEP-0288: the peer may send from its domain (the one we connected to) to ours. */
+        snprintf(c->pairs[0].remote, sizeof(c->pairs[0].remote), "%s", c->remote);
+        snprintf(c->pairs[0].local, sizeof(c->pairs[0].local), "%s", c->local);
+        c->n_pairs = 1;
+    }
+    wb_info("s2s %llu: outbound %s -> %s authenticated (%s, %s%s%s); %zu queued",
+            (unsigned long long)c->id, c->local, c->remote, c->auth, c->peer,
+            c->bidi ? ", bidirectional" : "", c->direct_out ? ", direct TLS" : "", c->q_len);
     wb_s2s_reg_update(c);
     wb_s2s_audit(c, c->remote, c->local, true, c->auth);
     while (c->q_len && !c->closing) {
@@ -299,6 +335,10 @@ static int wb_s2s_out_dialback(wb_s2s_conn *c, const wb_stanza *st)
 {
     const char *type = wb_st_attr(st, 0, "type"), *name = wb_st_name(st, 0);
     bool valid = type && strcmp(type, "valid") == 0;
+    /* XEP-0288: on a bidirectional stream the peer may authenticate more of its domains. */
+    if (!type && c->dir == WB_S2S_OUT && c->bidi && c->state == WB_S2S_READY &&
+        strcmp(name, "result") == 0)
+        return wb_s2s_out_error(c, wb_s2s_in_dialback(c, st));
     if (!type || c->state != WB_S2S_AUTHING)
         return WB_XML_CONTINUE;
     if (c->dir == WB_S2S_VERIFY && strcmp(name, "verify") == 0) {
@@ -313,6 +353,36 @@ static int wb_s2s_out_dialback(wb_s2s_conn *c, const wb_stanza *st)
         return WB_XML_CONTINUE;
     }
     wb_s2s_out_fail(c, WB_S2S_NOT_FOUND, "the peer refused our dialback key");
+    return WB_XML_STOP;
+}
+
+/* A stanza from the peer on our bidirectional outbound stream: checked like an inbound one. */
+static int wb_s2s_out_reverse(wb_s2s_conn *c, wb_stanza *st)
+{
+    static const char *const kinds[] = {"message", "presence", "iq"};
+    const char *name = wb_st_name(st, 0);
+    int rc = WB_XML_CONTINUE;
+    for (int k = 0; k < 3; k++)
+        if (strcmp(name, kinds[k]) == 0)
+            rc = wb_s2s_in_route(c, st, (wb_msg_kind)k);
+    return wb_s2s_out_error(c, rc);
+}
+
+/* rc from checking what the peer sent on our bidirectional stream: a stream error (rc > 0) is
+ * sent and the stream ends (nothing is queued on a ready stream); rc otherwise. */
+static int wb_s2s_out_error(wb_s2s_conn *c, int rc)
+{
+    if (rc <= 0)
+        return rc;
+    wb_buf b;
+    wb_buf_init(&b);
+    wb_xmpp_write_stream_error(&b, rc, NULL);
+    wb_s2s_conn_send(c, b.data, b.len);
+    wb_buf_free(&b);
+    char why[96];
+    snprintf(why, sizeof(why), "the peer broke the rules of the bidirectional stream (%s)",
+             wb_stream_err_name(rc));
+    wb_s2s_out_fail(c, WB_S2S_NOT_FOUND, why);
     return WB_XML_STOP;
 }
 
@@ -338,8 +408,11 @@ int wb_s2s_out_stanza(wb_s2s_conn *c, wb_stanza *st)
         rc = wb_s2s_out_dialback(c, st);
     } else if (strcmp(ns, WB_NS_S2S_SASL) == 0) {
         rc = wb_s2s_out_sasl(c, st);
+    } else if (strcmp(ns, WB_NS_SERVER) == 0 && c->dir == WB_S2S_OUT && c->bidi &&
+               c->state == WB_S2S_READY) {
+        rc = wb_s2s_out_reverse(c, st);
     }
-    /* Anything else (stanzas: no bidirectional streams) is ignored on an outbound stream. */
+    /* Anything else (stanzas on a stream that is not bidirectional) is ignored. */
     wb_stanza_free(st);
     return rc;
 }

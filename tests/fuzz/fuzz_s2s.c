@@ -40,7 +40,7 @@ static void fz_setup(void)
     fz_cfg->max_attrs = 16;
     fz_cfg->handshake_timeout = 10;
     /* Only a.example may federate, over a static route: no DNS, no real peer. */
-    fz_route = (wb_s2s_static_route){"a.example", "127.0.0.1", 9};
+    fz_route = (wb_s2s_static_route){.domain = "a.example", .host = "127.0.0.1", .port = 9};
     fz_allow[0] = "a.example";
     fz_conf = (wb_s2s_conf){.enabled = true,
                             .dialback = true,
@@ -99,6 +99,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     const wb_s2s_dir dir = (wb_s2s_dir)(data[0] % 3);
+    /* XEP-0288 on inbound streams (an outbound one could reach the router, not set up here). */
+    fz_conf.bidi = dir == WB_S2S_IN;
     wb_s2s_conn *c = wb_s2s_conn_new(&fz_w, dir);
     if (!c)
         return 0;
@@ -113,6 +115,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         wb_s2s_conn_close(c, rc, NULL);
     while (fz_ws.conns)
         wb_s2s_conn_free(fz_ws.conns);
+    /* Freed bufferevents close their sockets in deferred callbacks: run them, or fds pile up. */
+    event_base_loop(fz_w.base, EVLOOP_NONBLOCK);
     fz_convert(data + 1, size - 1);
     return 0;
 }

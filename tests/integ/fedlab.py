@@ -410,6 +410,129 @@ class Ejabberd:
             os.kill(pid, signal.SIGKILL)
 
 
+def dns_query(addr, name, qtype, timeout=1.0):
+    """One UDP query to ADDR:53; the rcode of the answer, or None when nothing answered."""
+    q = os.urandom(2) + b'\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00'
+    q += b''.join(bytes([len(p)]) + p.encode() for p in name.rstrip('.').split('.')) + b'\x00'
+    q += qtype.to_bytes(2, 'big') + b'\x00\x01'
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(timeout)
+    try:
+        s.sendto(q, (addr, 53))
+        data = s.recv(4096)
+        return data[3] & 0x0f if data[:2] == q[:2] else None
+    except OSError:
+        return None
+    finally:
+        s.close()
+
+
+def spki_sha256(crt):
+    """The hex SHA-256 of a PEM certificate's SubjectPublicKeyInfo: TLSA 3 1 1 (or 2 1 1) data."""
+    pub = run(['openssl', 'x509', '-in', crt, '-noout', '-pubkey'])
+    check(pub.returncode == 0, 'openssl x509 -pubkey: %s' % pub.stderr.strip()[:200])
+    der = subprocess.run(['openssl', 'pkey', '-pubin', '-outform', 'DER'], input=pub.stdout.encode(),
+                         capture_output=True, timeout=30)
+    check(der.returncode == 0, 'openssl pkey: %s' % der.stderr.decode(errors='replace')[:200])
+    import hashlib
+    return hashlib.sha256(der.stdout).hexdigest()
+
+
+class Nsd:
+    """NSD (authoritative DNS) on ADDR:53 of loopback, run as a plain process of the test (never
+    the system service), with zones signed by ldns-signzone (DNSSEC, ECDSA P-256, NSEC) or not.
+    trust_anchor is the DS file of the signed zones (for s2s.dnssec_trust_anchor) and resolv a
+    resolv.conf naming only this server. add() before start(); tamper() edits a signed zone
+    after signing (a bogus answer)."""
+
+    def __init__(self, lab, addr):
+        check(addr.startswith('127.'), 'refusing a non-loopback address %s' % addr)
+        self.tools = {}
+        for tool in ('nsd', 'ldns-keygen', 'ldns-signzone'):
+            self.tools[tool] = shutil.which(tool) or '/usr/sbin/' + tool
+            check(os.access(self.tools[tool], os.X_OK), '%s is not installed (apt-get install nsd '
+                  'ldnsutils; deploy/lib/pkg.sh lists them)' % tool)
+        self.lab, self.addr = lab, addr
+        self.dir = os.path.join(lab.dir, 'nsd-' + addr)
+        os.makedirs(self.dir)
+        self.zones = []  # (origin, records, signed)
+        self.trust_anchor = os.path.join(self.dir, 'trust-anchor.ds')
+        self.resolv = os.path.join(self.dir, 'resolv.conf')
+        with open(self.resolv, 'w') as f:
+            f.write('nameserver %s\noptions timeout:1 attempts:1\n' % addr)
+        self.proc = None
+        self.tampered = []
+
+    def add(self, origin, records, signed=True):
+        """A zone ORIGIN ("dane.example") with RECORDS (zone file lines relative to it); an SOA
+        and NS are added."""
+        self.zones.append((origin.rstrip('.'), records, signed))
+
+    def tamper(self, old, new):
+        """Replaces OLD by NEW in the signed zone files after signing (the RRSIG no longer fits)."""
+        self.tampered.append((old, new))
+
+    def _sign(self, origin, path):
+        r = run([self.tools['ldns-keygen'], '-a', 'ECDSAP256SHA256', '-k', origin], cwd=self.dir)
+        check(r.returncode == 0, 'ldns-keygen: %s' % (r.stderr or r.stdout).strip()[:200])
+        base = r.stdout.strip()
+        r = run([self.tools['ldns-signzone'], path, os.path.join(self.dir, base)], cwd=self.dir)
+        check(r.returncode == 0, 'ldns-signzone: %s' % (r.stderr or r.stdout).strip()[:200])
+        with open(os.path.join(self.dir, base + '.ds')) as f, open(self.trust_anchor, 'a') as ta:
+            ta.write(f.read())
+        signed = path + '.signed'
+        with open(signed) as f:
+            text = f.read()
+        for old, new in self.tampered:
+            if old in text:
+                text = text.replace(old, new)
+        with open(signed, 'w') as f:
+            f.write(text)
+        return signed
+
+    def start(self):
+        conf = ['server:', '  ip-address: %s' % self.addr, '  port: 53', '  do-ip6: no',
+                '  username: ""', '  chroot: ""', '  zonesdir: "%s"' % self.dir,
+                '  pidfile: "%s/nsd.pid"' % self.dir, '  database: ""',
+                '  zonelistfile: "%s/zone.list"' % self.dir, '  xfrdfile: "%s/xfrd.state"' % self.dir,
+                '  logfile: "%s/nsd.log"' % self.dir, '  server-count: 1', '  verbosity: 1',
+                'remote-control:', '  control-enable: no']
+        for origin, records, signed in self.zones:
+            path = os.path.join(self.dir, origin + '.zone')
+            with open(path, 'w') as f:
+                f.write('$ORIGIN %s.\n$TTL 60\n@ IN SOA ns.%s. hostmaster.%s. 1 3600 600 86400 60\n'
+                        '@ IN NS ns.%s.\nns IN A %s\n%s\n'
+                        % (origin, origin, origin, origin, self.addr, '\n'.join(records)))
+            if signed:
+                path = self._sign(origin, path)
+            conf += ['zone:', '  name: "%s"' % origin, '  zonefile: "%s"' % path]
+        cfg = os.path.join(self.dir, 'nsd.conf')
+        with open(cfg, 'w') as f:
+            f.write('\n'.join(conf) + '\n')
+        out = open(os.path.join(self.dir, 'stdout.log'), 'ab')
+        self.proc = subprocess.Popen([self.tools['nsd'], '-d', '-c', cfg], stdin=subprocess.DEVNULL,
+                                     stdout=out, stderr=out, start_new_session=True)
+        out.close()
+        self.lab.procs.append(self.proc)
+        deadline = time.monotonic() + 10
+        while dns_query(self.addr, self.zones[0][0], 6, 0.2) != 0:
+            check(self.proc.poll() is None, 'nsd exited with status %s at start-up: %s'
+                  % (self.proc.returncode, self.log_text()[-300:]))
+            check(time.monotonic() < deadline, 'nsd does not answer on %s:53' % self.addr)
+            time.sleep(0.1)
+        return self
+
+    def log_text(self):
+        text = ''
+        for name in ('nsd.log', 'stdout.log'):
+            try:
+                with open(os.path.join(self.dir, name), errors='replace') as f:
+                    text += f.read()
+            except OSError:
+                pass
+        return text
+
+
 class Conn(XmppConn):
     """The raw client of wbinteg, connected to any loopback address."""
 
@@ -434,11 +557,13 @@ class Conn(XmppConn):
 class FedServer(Server):
     """A warblerd serving DOMAIN with an s2s listener on ADDR:5269 and the lab's resolver."""
 
-    def __init__(self, suite, lab, name, domain, addr, s2s_extra='', cert=None, direct=False):
+    def __init__(self, suite, lab, name, domain, addr, s2s_extra='', cert=None, direct=False,
+                 resolv=None):
         """CERT: (crt, key) to use instead of a self-signed certificate; DIRECT: also a
         direct-TLS s2s listener on ADDR:5270."""
         self.domain, self.addr, self.lab, self.s2s_extra = domain, addr, lab, s2s_extra
         self.cert, self.direct = cert, direct
+        self.resolv = resolv or lab.resolv  # RESOLV: another resolv.conf (Nsd.resolv, say)
         self.s2s_port = 5269
         base, n = name, 1
         while os.path.exists(os.path.join(suite.workdir, name)):  # the same name in another test
@@ -468,7 +593,7 @@ class FedServer(Server):
             % (self.suite.pg.host, self.db, self.domain, self.starttls_port, self.direct_port,
                self.addr, self.s2s_port,
                (',\n              { type = "s2s"; address = "%s"; port = 5270; tls = "direct"; }'
-                % self.addr) if self.direct else '', self.lab.resolv, self.s2s_extra))
+                % self.addr) if self.direct else '', self.resolv, self.s2s_extra))
         with open(self.conf, 'w') as f:
             f.write(text)
 

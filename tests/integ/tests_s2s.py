@@ -185,7 +185,7 @@ def two_warblers(suite, lab, extra1='', extra2=''):
 @test
 def s2s_two_warblers_federate_over_static_routes(suite):
     def body(lab):
-        s1, s2 = two_warblers(suite, lab)
+        s1, s2 = two_warblers(suite, lab, ' bidi = false;')  # one stream each way
         a = s1.login('carol', 'one')
         b = s2.login('dave', 'two')
         federate(a, 'carol@wb1.fed.test', b, 'dave@wb2.fed.test')

@@ -52,7 +52,7 @@ def wait_streams(srv, domain, n, timeout=10):
 @test
 def s2s_federation_api_lists_streams_for_operator_and_superadmin_only(suite):
     def body(lab):
-        r1 = 'routes = ( %s );' % route('wb2.fed.test', '127.0.0.42')
+        r1 = 'routes = ( %s ); bidi = false;' % route('wb2.fed.test', '127.0.0.42')
         r2 = 'routes = ( %s );' % route('wb1.fed.test', '127.0.0.41')
         s1 = with_admin(fedlab.FedServer(suite, lab, 'api-w1', 'wb1.fed.test', '127.0.0.41', r1))
         s1.start()
@@ -393,7 +393,7 @@ def s2s_onion_domain_is_reached_through_socks5_without_dns(suite):
                   'proxy requests: %s' % proxy.requests)
             check(not [n for n in dns.names if 'onion' in n], 'DNS queries: %s' % dns.names)
             lines = [l for l in s1.ctl('s2s', 'list').stdout.splitlines() if l.startswith(ONION)]
-            check(any(' out ' in l and 'peer=127.0.0.1' in l for l in lines),
+            check(any((' out ' in l or ' bidi ' in l) and 'peer=127.0.0.1' in l for l in lines),
                   'outbound stream not listed through the proxy: %s' % lines)
             # A listed (non-onion) domain the proxy refuses (host unreachable): a quick bounce.
             cond, took = bounce_of(a, 'x@hidden.fed.test', 10)
