@@ -7,7 +7,7 @@ WB_PKGS_RUNTIME=(build-essential cmake pkg-config libevent-dev libssl-dev libexp
     libmicrohttpd-dev libjansson-dev liboath-dev libunbound-dev postgresql openssl)
 # Extra packages needed only by tests/run.
 WB_PKGS_TEST=(python3-slixmpp python3-omemo python3-oldmemo python3-twomemo clang
-    libclang-rt-14-dev prosody ejabberd chromium nsd ldnsutils)
+    libclang-rt-14-dev prosody ejabberd chromium nsd ldnsutils iproute2)
 # The console test drives Chromium with playwright-core from npm: a machine that has its own
 # Node.js and npm (as CI's does) keeps them; Debian's npm would conflict with them.
 command -v npm >/dev/null 2>&1 || WB_PKGS_TEST+=(nodejs npm)

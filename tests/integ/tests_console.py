@@ -47,7 +47,7 @@ def console_files_are_served_with_a_strict_policy(suite):
 
 def playwright_dir(suite):
     """A test-local node_modules with playwright-core (installed with npm on first use)."""
-    d = os.path.join(suite.build, 'console-node')
+    d = os.environ.get('WB_CONSOLE_NODE') or os.path.join(suite.build, 'console-node')
     if not os.path.isdir(os.path.join(d, 'node_modules', 'playwright-core')):
         os.makedirs(d, exist_ok=True)
         r = run(['npm', 'install', '--prefix', d, '--no-audit', '--no-fund', 'playwright-core@1'],
