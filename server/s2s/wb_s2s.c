@@ -269,8 +269,9 @@ void wb_s2s_route(wb_worker *w, wb_msg *m)
         wb_msg_unref(m);
         return;
     }
-    /* XEP-0288: a stream the peer opened carries our stanzas too; no connection of our own. */
-    if (!wb_s2s_bidi_route(w, m))
+    /* XEP-0288: a stream the peer opened carries our stanzas too; no connection of our own.
+     * XEP-0220: else another of our domains' outbound stream may carry them. */
+    if (!wb_s2s_bidi_route(w, m) && !wb_s2s_mux_route(w, m))
         wb_s2s_route_direct(w, m);
 }
 
@@ -367,6 +368,7 @@ void wb_s2s_route_owned(wb_worker *w, wb_msg *m)
         wb_msg_unref(m);
         return;
     }
+    wb_s2s_mux_own(c); /* the pair leaves on this stream: not piggybacked meanwhile */
     if (c->state == WB_S2S_READY) {
         wb_s2s_conn_send(c, m->bytes, m->bytes_len);
         wb_s2s_reg_count(c, true);

@@ -16,6 +16,7 @@ struct wb_s2s_info {
     uint64_t id;
     int worker;
     bool out, ready, bidi;
+    bool mux; /* a domain piggybacked on stream `id` (XEP-0220): closed with it */
     char local[WB_S2S_DOMAIN_MAX];
     char remote[WB_S2S_DOMAIN_MAX];
     char auth[16];
@@ -40,21 +41,51 @@ void wb_s2s_reg_add(wb_s2s_conn *c)
     pthread_mutex_unlock(&s->reg_lock);
 }
 
-void wb_s2s_reg_remove(wb_s2s_conn *c)
+void wb_s2s_reg_drop(wb_s2s *s, wb_s2s_info *i)
 {
-    wb_s2s *s = wb_s2s_of(c->w);
-    if (!c->info)
+    if (!i)
         return;
     pthread_mutex_lock(&s->reg_lock);
-    if (c->info->prev)
-        c->info->prev->next = c->info->next;
+    if (i->prev)
+        i->prev->next = i->next;
     else
-        s->reg = c->info->next;
-    if (c->info->next)
-        c->info->next->prev = c->info->prev;
+        s->reg = i->next;
+    if (i->next)
+        i->next->prev = i->prev;
     pthread_mutex_unlock(&s->reg_lock);
-    free(c->info);
+    free(i);
+}
+
+void wb_s2s_reg_remove(wb_s2s_conn *c)
+{
+    wb_s2s_reg_drop(wb_s2s_of(c->w), c->info);
     c->info = NULL;
+}
+
+wb_s2s_info *wb_s2s_reg_add_mux(wb_s2s_conn *c, const char *local)
+{
+    wb_s2s *s = wb_s2s_of(c->w);
+    wb_s2s_info *i = c->info ? calloc(1, sizeof(*i)) : NULL;
+    if (!i)
+        return NULL;
+    pthread_mutex_lock(&s->reg_lock);
+    *i = *c->info;
+    i->prev = NULL;
+    i->mux = true;
+    i->n_in = i->n_out = 0;
+    snprintf(i->local, sizeof(i->local), "%s", local);
+    i->next = s->reg;
+    if (s->reg)
+        s->reg->prev = i;
+    s->reg = i;
+    pthread_mutex_unlock(&s->reg_lock);
+    return i;
+}
+
+void wb_s2s_reg_count_info(wb_s2s_info *i, bool out)
+{
+    if (i)
+        __atomic_add_fetch(out ? &i->n_out : &i->n_in, 1, __ATOMIC_RELAXED);
 }
 
 void wb_s2s_reg_update(wb_s2s_conn *c)
@@ -80,11 +111,10 @@ void wb_s2s_reg_update(wb_s2s_conn *c)
 
 void wb_s2s_reg_count(wb_s2s_conn *c, bool out)
 {
-    if (c->info)
-        __atomic_add_fetch(out ? &c->info->n_out : &c->info->n_in, 1, __ATOMIC_RELAXED);
+    wb_s2s_reg_count_info(c->info, out);
 }
 
-/* "s2s list": one line per authenticated stream. */
+/* "s2s list": one line per authenticated stream, and per domain piggybacked on one. */
 static void wb_s2s_ctl_list(wb_s2s *s, struct evbuffer *out)
 {
     pthread_mutex_lock(&s->reg_lock);
@@ -138,7 +168,7 @@ static void wb_s2s_ctl_close(wb_s2s *s, const char *domain, struct evbuffer *out
     int n = 0;
     pthread_mutex_lock(&s->reg_lock);
     for (const wb_s2s_info *i = s->reg; i; i = i->next)
-        if (strcmp(i->remote, domain) == 0 &&
+        if (!i->mux && strcmp(i->remote, domain) == 0 &&
             wb_worker_post_close(s->srv->workers[i->worker], i->id, 0, NULL) == 0)
             n++;
     pthread_mutex_unlock(&s->reg_lock);

@@ -37,6 +37,9 @@
 
 typedef enum { WB_S2S_IN = 0, WB_S2S_OUT, WB_S2S_VERIFY } wb_s2s_dir;
 
+/* A domain of ours on another domain's outbound stream (XEP-0220 piggybacking). */
+enum { WB_S2S_MUX_ASKED = 0, WB_S2S_MUX_OK, WB_S2S_MUX_REFUSED };
+
 typedef enum {
     WB_S2S_RESOLVING = 0, /* outbound: waiting for DNS */
     WB_S2S_CONNECTING,    /* outbound: TCP connect under way */
@@ -128,6 +131,16 @@ struct wb_s2s_conn {
     char key[256];
     char verify_sid[64];
     uint64_t verify_for;
+    /* outbound, XEP-0220 piggybacking (wb_s2s_bidi.c): a stream authenticated with dialback
+     * carries stanzas of our other domains too once the peer accepts them (db:result); the one
+     * being asked is rev_local, its stanzas wait in `queue` */
+    bool carrier;
+    struct wb_s2s_mux {
+        char local[WB_S2S_DOMAIN_MAX];
+        int state;         /* WB_S2S_MUX_* */
+        wb_s2s_info *info; /* its line in the registry once accepted, or NULL */
+    } mux[WB_S2S_MAX_PAIRS];
+    int n_mux;
     wb_s2s_info *info; /* this stream in the registry `warblerctl s2s list` reads, or NULL */
     time_t since;
     wb_s2s_dane dane; /* DANE: outbound only (wb_s2s_dane.c) */
@@ -225,6 +238,17 @@ void wb_s2s_bidi_flush(wb_s2s_conn *c, bool valid);
 /* Routes m (consumed) over an inbound bidi stream for its pair when there is one; false (m not
  * consumed) when there is none. */
 bool wb_s2s_bidi_route(wb_worker *w, wb_msg *m);
+/* The same table also says how each (local, remote) pair leaves without bidi: on an outbound
+ * stream of its own, or piggybacked (XEP-0220) on another local domain's authenticated outbound
+ * stream to the same remote domain. Routes m (consumed) to the worker of the stream that
+ * carries its pair; false (m not consumed) when the pair takes a stream of its own. */
+bool wb_s2s_mux_route(wb_worker *w, wb_msg *m);
+/* Outbound stream c was opened for its pair: the pair leaves on it (unless piggybacked). */
+void wb_s2s_mux_own(wb_s2s_conn *c);
+/* Outbound stream c authenticated with dialback: it may carry our other domains. */
+void wb_s2s_mux_carrier(wb_s2s_conn *c);
+/* A db:result answer (valid, invalid or a dialback error) on carrier c for c->rev_local. */
+void wb_s2s_mux_answer(wb_s2s_conn *c, const wb_stanza *st);
 
 /* wb_s2s_ctl.c: the registry of IN/OUT streams for `warblerctl s2s` (from their worker). */
 void wb_s2s_reg_add(wb_s2s_conn *c);
@@ -232,6 +256,11 @@ void wb_s2s_reg_remove(wb_s2s_conn *c);
 /* The stream authenticated: its domains, mechanism and TLS parameters are recorded. */
 void wb_s2s_reg_update(wb_s2s_conn *c);
 void wb_s2s_reg_count(wb_s2s_conn *c, bool out);
+/* A line for our domain `local` piggybacked on authenticated outbound stream c (NULL when there
+ * is no registry); removed with wb_s2s_reg_drop. */
+wb_s2s_info *wb_s2s_reg_add_mux(wb_s2s_conn *c, const char *local);
+void wb_s2s_reg_drop(wb_s2s *s, wb_s2s_info *i);
+void wb_s2s_reg_count_info(wb_s2s_info *i, bool out);
 void wb_s2s_ctl_stop(wb_s2s *s);
 
 /* wb_s2s_conn.c */

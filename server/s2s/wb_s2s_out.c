@@ -40,6 +40,9 @@ void wb_s2s_out_fail(wb_s2s_conn *c, const char *cond, const char *why)
 {
     if (c->closing)
         return;
+    /* XEP-0220 piggybacking: another domain's stanzas waiting on this carrier go their own way. */
+    if (c->dir == WB_S2S_OUT && c->rev_local[0])
+        wb_s2s_bidi_flush(c, false);
     if (c->state != WB_S2S_READY || c->q_len)
         wb_info("s2s %llu: %s %s -> %s failed: %s%s", (unsigned long long)c->id,
                 c->dir == WB_S2S_VERIFY ? "dialback verification" : "outbound stream", c->local,
@@ -319,6 +322,9 @@ static void wb_s2s_out_ready(wb_s2s_conn *c)
             c->bidi ? ", bidirectional" : "", c->direct_out ? ", direct TLS" : "", c->q_len);
     wb_s2s_reg_update(c);
     wb_s2s_audit(c, c->remote, c->local, true, c->auth);
+    /* XEP-0220: a stream authenticated with dialback may carry our other domains too. */
+    if (c->dir == WB_S2S_OUT && strstr(c->auth, "dialback"))
+        wb_s2s_mux_carrier(c);
     while (c->q_len && !c->closing) {
         wb_msg *m = c->queue[c->q_head];
         c->q_head = (c->q_head + 1) % c->q_cap;
@@ -339,6 +345,11 @@ static int wb_s2s_out_dialback(wb_s2s_conn *c, const wb_stanza *st)
     if (!type && c->dir == WB_S2S_OUT && c->bidi && c->state == WB_S2S_READY &&
         strcmp(name, "result") == 0)
         return wb_s2s_out_error(c, wb_s2s_in_dialback(c, st));
+    /* XEP-0220 piggybacking: the answer for another of our domains on this ready stream. */
+    if (type && c->dir == WB_S2S_OUT && c->state == WB_S2S_READY && strcmp(name, "result") == 0) {
+        wb_s2s_mux_answer(c, st);
+        return WB_XML_CONTINUE;
+    }
     if (!type || c->state != WB_S2S_AUTHING)
         return WB_XML_CONTINUE;
     if (c->dir == WB_S2S_VERIFY && strcmp(name, "verify") == 0) {
