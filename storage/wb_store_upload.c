@@ -407,10 +407,16 @@ wb_upload_rc wb_store_upload_open(wb_pg *pg, wb_vault *v, const char *slot, cons
                                   wb_store_upload_reader **out)
 {
     *out = NULL;
+    /* One snapshot for the metadata and every chunk (ended by wb_store_upload_close): a file the
+     * sweeper expires meanwhile is still served whole, never cut short. */
+    if (wb_up_simple(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") < 0)
+        return WB_UPLOAD_ERROR;
     const char *const values[] = {slot};
     PGresult *res = wb_up_exec(pg, wb_up_open_sql, 1, values, NULL, NULL, PGRES_TUPLES_OK);
-    if (!res)
+    if (!res) {
+        wb_up_simple(pg, "ROLLBACK");
         return WB_UPLOAD_ERROR;
+    }
     wb_upload_rc rc = WB_UPLOAD_NOT_FOUND;
     wb_vault_key *key = NULL;
     wb_store_upload_reader *rd = NULL;
@@ -432,10 +438,14 @@ done:
     PQclear(res);
     if (key)
         wb_vault_key_unref(key);
-    if (rc == WB_UPLOAD_OK)
+    if (rc == WB_UPLOAD_OK) {
         *out = rd;
-    else
+    } else {
+        if (rd)
+            rd->pg = NULL; /* the snapshot ends here, not in wb_store_upload_close */
         wb_store_upload_close(rd);
+        wb_up_simple(pg, "ROLLBACK");
+    }
     return rc;
 }
 
@@ -504,6 +514,8 @@ void wb_store_upload_close(wb_store_upload_reader *rd)
 {
     if (!rd)
         return;
+    if (rd->pg)
+        wb_up_simple(rd->pg, "ROLLBACK"); /* the read-only snapshot of wb_store_upload_open */
     sodium_memzero(rd, sizeof(*rd));
     free(rd);
 }

@@ -66,7 +66,7 @@ const char *wb_store_upload_content_type(const wb_store_upload_reader *rd);
 /* Up to max decrypted bytes: how many, 0 at the end, -1 when a chunk is missing, altered or the
  * database failed (logged). */
 ssize_t wb_store_upload_read(wb_store_upload_reader *rd, void *buf, size_t max);
-/* Frees rd (plaintext zeroed); NULL is fine. */
+/* Ends the read snapshot and frees rd (plaintext zeroed); NULL is fine. */
 void wb_store_upload_close(wb_store_upload_reader *rd);
 
 #endif
