@@ -5,12 +5,14 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
 
-from wbinteg import (DEFAULT_PASSWORD, Failure, Server, XmppConn, check, make_cert, run,
-                     tls_context)
+from wbinteg import (DEFAULT_PASSWORD, NS_STREAM, NS_TLS, Failure, Server, XmppConn, check,
+                     local_name, make_cert, run, tls_context)
 
 HOSTS = '/etc/hosts'
 # Answers NXDOMAIN, except SRV records given as NAME=PORT:TARGET arguments.
@@ -552,6 +554,104 @@ class Conn(XmppConn):
         self.jid = None
         self.ids = 0
         self._reset_parser()
+
+
+NS_DB = 'jabber:server:dialback'
+
+
+def server_ctx(directory, domain):
+    """A TLS server context with a new self-signed certificate for DOMAIN (peer.crt in DIRECTORY)."""
+    make_cert(directory, 'peer', domain)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(directory, 'peer.crt'), os.path.join(directory, 'peer.key'))
+    return ctx
+
+
+class ScriptedPeer:
+    """A scripted remote server DOMAIN on ADDR:5269 (a directory NAME in the lab, a self-signed
+    certificate, or the context of CTX_FACTORY(directory, domain)). Each accepted connection n runs
+    session(sock, n) in a thread of its own (in the accept thread when not THREADED); what it
+    raises goes to on_error(n, exc). Subclasses set what they record before calling __init__,
+    which starts listening."""
+
+    def __init__(self, lab, name, domain, addr, ctx_factory=None, backlog=4, threaded=True):
+        self.domain, self.threaded = domain, threaded
+        self.dir = os.path.join(lab.dir, name)
+        os.makedirs(self.dir)
+        self.ctx = (ctx_factory or server_ctx)(self.dir, domain)
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind((addr, 5269))
+        self.lsock.listen(backlog)
+        self.lsock.settimeout(0.5)
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def session(self, sock, n):
+        raise NotImplementedError('a ScriptedPeer subclass scripts session()')
+
+    def on_error(self, n, exc):
+        raise NotImplementedError('a ScriptedPeer subclass records its failures in on_error()')
+
+    def _serve(self):
+        n = 0
+        while not self.stopping:
+            try:
+                sock, _ = self.lsock.accept()
+            except (socket.timeout, OSError):
+                continue
+            if self.threaded:
+                threading.Thread(target=self._one, args=(sock, n), daemon=True).start()
+            else:
+                self._one(sock, n)
+            n += 1
+
+    def _one(self, sock, n):
+        try:
+            self.session(sock, n)
+        except Exception as e:  # the subclass records it; the test sees what is missing
+            self.on_error(n, e)
+        finally:
+            sock.close()
+
+    def header(self, c, sid, domain=None):
+        c.send("<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='%s' "
+               "xmlns:db='%s' id='%s' from='%s' version='1.0'>"
+               % (NS_STREAM, NS_DB, sid, domain or self.domain))
+
+    def features(self, c, sid, inner, domain=None):
+        """Our stream header with id SID, then stream features INNER."""
+        self.header(c, sid, domain)
+        c.send('<stream:features>%s</stream:features>' % inner)
+
+    def open_stream(self, sock):
+        """A Conn on the accepted SOCK (10 s timeout) once its stream header came; returns
+        (conn, header attributes)."""
+        sock.settimeout(10)
+        c = Conn.__new__(Conn)
+        c._init_from(sock, self.domain)
+        return c, c.wait_header()
+
+    def starttls(self, c, sock, sid, extra_features='', domain=None, on_tls=None):
+        """Offers required STARTTLS (and EXTRA_FEATURES) under header SID, proceeds, calls
+        ON_TLS(c) once the handshake is done and returns C after the restarted stream header."""
+        self.features(c, sid, "<starttls xmlns='%s'><required/></starttls>%s"
+                      % (NS_TLS, extra_features), domain)
+        c.wait_for(lambda e: local_name(e.tag) == 'starttls', 10, 'starttls')
+        c.send("<proceed xmlns='%s'/>" % NS_TLS)
+        c.sock = self.ctx.wrap_socket(sock, server_side=True)
+        if on_tls is not None:
+            on_tls(c)
+        c._reset_parser()
+        c.header = None
+        c.wait_header()
+        return c
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(5)
+        self.lsock.close()
 
 
 class FedServer(Server):

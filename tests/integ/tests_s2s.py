@@ -3,14 +3,12 @@
 # domains, policy refusals, malformed XML. Each test sets up its own lab (fedlab.py) and undoes it.
 import os
 import socket
-import ssl
-import threading
 import time
 import uuid
 
 import fedlab
-from wbinteg import (NS_CLIENT, NS_DISCO_INFO, NS_STREAM, NS_TLS, Failure, check, local_name,
-                     make_cert, stanza_error, test, tls_context)
+from wbinteg import (NS_CLIENT, NS_DISCO_INFO, NS_STREAM, Failure, check, local_name, stanza_error,
+                     test, tls_context)
 
 NS_ROSTER = 'jabber:iq:roster'
 NS_DB = 'jabber:server:dialback'
@@ -262,65 +260,21 @@ def s2s_unresolvable_and_unreachable_domains_bounce_in_time(suite):
 
 # --- a scripted remote server for the negative cases -------------------------------------------
 
-class FakePeer:
+class FakePeer(fedlab.ScriptedPeer):
     """evil.fed.test on ADDR: answers Warbler's dialback verify with VERDICT, and opens an inbound
     stream to Warbler that authenticates with dialback."""
 
     def __init__(self, suite, lab, addr, verdict):
-        self.addr, self.verdict = addr, verdict
-        self.dir = os.path.join(lab.dir, 'evil')
-        os.makedirs(self.dir)
-        make_cert(self.dir, 'evil', 'evil.fed.test')
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(os.path.join(self.dir, 'evil.crt'),
-                                 os.path.join(self.dir, 'evil.key'))
-        self.lsock = socket.socket()
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind((addr, 5269))
-        self.lsock.listen(4)
-        self.lsock.settimeout(0.5)
-        self.stop = False
-        self.verifies = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        self.verdict, self.verifies = verdict, []
+        fedlab.ScriptedPeer.__init__(self, lab, 'evil', 'evil.fed.test', addr)
 
-    def _serve(self):
-        while not self.stop:
-            try:
-                sock, _ = self.lsock.accept()
-            except (socket.timeout, OSError):
-                continue
-            threading.Thread(target=self._one, args=(sock,), daemon=True).start()
+    def on_error(self, n, exc):  # recorded; the test sees no valid answer
+        self.verifies.append('error: %s' % exc)
 
-    def _one(self, sock):
-        try:
-            self._answer_verify(sock)
-        except Exception as e:  # recorded; the test sees no valid answer
-            self.verifies.append('error: %s' % e)
-        finally:
-            sock.close()
-
-    def _header(self, c, sid):
-        c.send("<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
-               "xmlns:stream='%s' xmlns:db='%s' id='%s' from='evil.fed.test' version='1.0'>"
-               % (NS_STREAM, NS_DB, sid))
-
-    def _answer_verify(self, sock):
-        sock.settimeout(10)
-        c = fedlab.Conn.__new__(fedlab.Conn)
-        c._init_from(sock, 'evil.fed.test')
-        c.wait_header()
-        self._header(c, 'v1')
-        c.send("<stream:features><starttls xmlns='%s'><required/></starttls></stream:features>"
-               % NS_TLS)
-        c.wait_for(lambda e: local_name(e.tag) == 'starttls', 10, 'starttls')
-        c.send("<proceed xmlns='%s'/>" % NS_TLS)
-        c.sock = self.ctx.wrap_socket(sock, server_side=True)
-        c._reset_parser()
-        c.header = None
-        c.wait_header()
-        self._header(c, 'v2')
-        c.send("<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>")
+    def session(self, sock, n):
+        c, _ = self.open_stream(sock)
+        self.starttls(c, sock, 'v1')
+        self.features(c, 'v2', "<dialback xmlns='urn:xmpp:features:dialback'/>")
         v = c.wait_for(lambda e: local_name(e.tag) == 'verify', 10, 'db:verify')
         self.verifies.append(v.text)
         c.send("<db:verify from='evil.fed.test' to='%s' id='%s' type='%s'/>"
@@ -329,11 +283,6 @@ class FakePeer:
 
     def connect(self, addr, domain):
         return dialback_stream(addr, domain)
-
-    def close(self):
-        self.stop = True
-        self.thread.join(5)
-        self.lsock.close()
 
 
 def dialback_stream(addr, domain):

@@ -1,17 +1,13 @@
 # Integration tests of bidirectional server-to-server streams (XEP-0288, server/s2s/wb_s2s_bidi.c):
 # two Warblers on one TCP connection, bidi switched off on one side, Prosody with and without its
 # mod_s2s_bidi, and a scripted peer spoofing the from of the reverse direction. Own 127.0.0.81-89.
-import os
-import socket
-import ssl
 import subprocess
-import threading
 import time
 
 import fedlab
 from tests_muc import NS_MUC, NS_USER, codes, form
 from tests_s2s import federate, is_el, messages_in_order, with_lab
-from wbinteg import NS_CLIENT, NS_STREAM, NS_TLS, check, local_name, make_cert, stanza_error, test
+from wbinteg import NS_CLIENT, NS_STREAM, check, local_name, stanza_error, test
 
 B1, B2, PRB, EVIL = '127.0.0.81', '127.0.0.82', '127.0.0.83', '127.0.0.84'
 D1, D2, DPR, DEVIL = 'bd1.fed.test', 'bd2.fed.test', 'prb.fed.test', 'evilb.fed.test'
@@ -217,7 +213,7 @@ def s2s_bidi_with_prosody_one_stream_when_it_offers_bidi_two_when_not(suite):
     with_lab(suite, 'bidipr', body)
 
 
-class BidiPeer:
+class BidiPeer(fedlab.ScriptedPeer):
     """DEVIL (and DOTHER) on ADDR as a receiving server that offers XEP-0288 and takes Warbler's
     dialback key unchecked. On its first stream it sends, in the reverse direction, a stanza it may
     send, authenticates DOTHER too with dialback (answering Warbler's verification itself), sends
@@ -226,43 +222,11 @@ class BidiPeer:
 
     def __init__(self, lab, addr, victim):
         self.victim = victim
-        self.dir = os.path.join(lab.dir, 'evilb')
-        os.makedirs(self.dir)
-        make_cert(self.dir, 'evil', DEVIL)
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(os.path.join(self.dir, 'evil.crt'),
-                                 os.path.join(self.dir, 'evil.key'))
-        self.lsock = socket.socket()
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind((addr, 5269))
-        self.lsock.listen(4)
-        self.lsock.settimeout(0.5)
         self.events, self.received = [], []
-        self.stop = False
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        fedlab.ScriptedPeer.__init__(self, lab, 'evilb', DEVIL, addr)
 
-    def _serve(self):
-        n = 0
-        while not self.stop:
-            try:
-                sock, _ = self.lsock.accept()
-            except (socket.timeout, OSError):
-                continue
-            threading.Thread(target=self._one, args=(sock, n), daemon=True).start()
-            n += 1
-
-    def _one(self, sock, n):
-        try:
-            self._session(sock, n)
-        except Exception as e:  # recorded; the test sees the missing events
-            self.events.append('error %d: %s' % (n, e))
-        finally:
-            sock.close()
-
-    def _header(self, c, sid):
-        c.send("<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='%s' "
-               "xmlns:db='%s' id='%s' from='%s' version='1.0'>" % (NS_STREAM, NS_DB, sid, DEVIL))
+    def on_error(self, n, exc):  # recorded; the test sees the missing events
+        self.events.append('error %d: %s' % (n, exc))
 
     def _record(self, c):
         for el in list(c.queue):
@@ -270,23 +234,11 @@ class BidiPeer:
                 self.received.append(el.get('id'))
                 c.queue.remove(el)
 
-    def _session(self, sock, n):
-        sock.settimeout(10)
-        c = fedlab.Conn.__new__(fedlab.Conn)
-        c._init_from(sock, DEVIL)
-        c.wait_header()
-        self._header(c, 'b%d-1' % n)
-        c.send("<stream:features><starttls xmlns='%s'><required/></starttls>"
-               "<bidi xmlns='urn:xmpp:features:bidi'/></stream:features>" % NS_TLS)
-        c.wait_for(lambda e: local_name(e.tag) == 'starttls', 10, 'starttls')
-        c.send("<proceed xmlns='%s'/>" % NS_TLS)
-        c.sock = self.ctx.wrap_socket(sock, server_side=True)
-        c._reset_parser()
-        c.header = None
-        c.wait_header()
-        self._header(c, 'b%d-2' % n)
-        c.send("<stream:features><dialback xmlns='urn:xmpp:features:dialback'/>"
-               "<bidi xmlns='urn:xmpp:features:bidi'/></stream:features>")
+    def session(self, sock, n):
+        c, _ = self.open_stream(sock)
+        self.starttls(c, sock, 'b%d-1' % n, "<bidi xmlns='urn:xmpp:features:bidi'/>")
+        self.features(c, 'b%d-2' % n, "<dialback xmlns='urn:xmpp:features:dialback'/>"
+                      "<bidi xmlns='urn:xmpp:features:bidi'/>")
         first = c.wait_for(lambda e: local_name(e.tag) in ('bidi', 'result', 'verify'), 10,
                            'bidi')
         if local_name(first.tag) == 'verify':
@@ -320,11 +272,6 @@ class BidiPeer:
             c.expect_stream_error('not-authorized')
             self.events.append('not-authorized')
         self._record(c)
-
-    def close(self):
-        self.stop = True
-        self.thread.join(5)
-        self.lsock.close()
 
 
 @test

@@ -2,14 +2,11 @@
 # a private NSD on loopback, its DS record as Warbler's trust anchor, and Warblers whose TLSA records
 # match, do not match, fail validation, or sit in an unsigned zone. Fails (not skips) without nsd.
 import os
-import socket
-import ssl
-import threading
 import time
 
 import fedlab
 from tests_s2s import bounce_of, error_condition, is_el
-from wbinteg import NS_STREAM, NS_TLS, check, local_name, make_cert, test
+from wbinteg import check, local_name, make_cert, test
 
 # 127.0.0.71-79 belong to these tests.
 WB1, WB2, WB3, WB4, NSD, NOBODY, IMPOSTOR = ('127.0.0.71', '127.0.0.72', '127.0.0.73',
@@ -30,70 +27,29 @@ def with_lab(suite, name, fn):
         lab.close()
 
 
-class Impostor:
+class Impostor(fedlab.ScriptedPeer):
     """A server on ADDR:5269 that answers for any domain: STARTTLS with its own self-signed
     certificate, then offers EXTERNAL and dialback. Records the TLS handshakes and anything it is
     sent after its features (a refused peer gets nothing)."""
 
     def __init__(self, lab, addr):
-        d = os.path.join(lab.dir, 'impostor')
-        os.makedirs(d)
-        make_cert(d, 'imp', 'impostor.dane.example')
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(os.path.join(d, 'imp.crt'), os.path.join(d, 'imp.key'))
-        self.lsock = socket.socket()
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind((addr, 5269))
-        self.lsock.listen(8)
-        self.lsock.settimeout(0.5)
-        self.stop, self.handshakes, self.after = False, [], []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        self.handshakes, self.after = [], []
+        fedlab.ScriptedPeer.__init__(self, lab, 'impostor', 'impostor.dane.example', addr,
+                                     backlog=8)
 
-    def _serve(self):
-        while not self.stop:
-            try:
-                sock, _ = self.lsock.accept()
-            except (socket.timeout, OSError):
-                continue
-            threading.Thread(target=self._one, args=(sock,), daemon=True).start()
+    def on_error(self, n, exc):  # the peer hung up: what a refused impostor expects
+        pass
 
-    def _header(self, c, sid, domain):
-        c.send("<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='%s' "
-               "xmlns:db='jabber:server:dialback' id='%s' from='%s' version='1.0'>"
-               % (NS_STREAM, sid, domain))
-
-    def _one(self, sock):
-        try:
-            sock.settimeout(10)
-            c = fedlab.Conn.__new__(fedlab.Conn)
-            c._init_from(sock, 'impostor')
-            domain = c.wait_header().get('to', '')
-            self._header(c, 'i1', domain)
-            c.send("<stream:features><starttls xmlns='%s'><required/></starttls>"
-                   "</stream:features>" % NS_TLS)
-            c.wait_for(lambda e: local_name(e.tag) == 'starttls', 10, 'starttls')
-            c.send("<proceed xmlns='%s'/>" % NS_TLS)
-            c.sock = self.ctx.wrap_socket(sock, server_side=True)
-            self.handshakes.append(domain)
-            c._reset_parser()
-            c.header = None
-            c.wait_header()
-            self._header(c, 'i2', domain)
-            c.send("<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
-                   "<mechanism>EXTERNAL</mechanism></mechanisms>"
-                   "<dialback xmlns='urn:xmpp:features:dialback'/></stream:features>")
-            el = c.wait_for(None, 5, 'anything after the features')
-            self.after.append(local_name(el.tag))
-        except Exception:  # the peer hung up: what a refused impostor expects
-            pass
-        finally:
-            sock.close()
-
-    def close(self):
-        self.stop = True
-        self.thread.join(5)
-        self.lsock.close()
+    def session(self, sock, n):
+        c, header = self.open_stream(sock)
+        domain = header.get('to', '')
+        self.starttls(c, sock, 'i1', domain=domain,
+                      on_tls=lambda tls: self.handshakes.append(domain))
+        self.features(c, 'i2', "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+                      "<mechanism>EXTERNAL</mechanism></mechanisms>"
+                      "<dialback xmlns='urn:xmpp:features:dialback'/>", domain)
+        el = c.wait_for(None, 5, 'anything after the features')
+        self.after.append(local_name(el.tag))
 
 
 def delivered(a, b, mid):

@@ -134,67 +134,24 @@ def inbound_after_tls(addr, local, remote, max_version):
     return c, version, c.wait_for(None, 10, 'features or a stream error')
 
 
-class Tls12Peer:
+class Tls12Peer(fedlab.ScriptedPeer):
     """DOMAIN on ADDR:5269 that offers STARTTLS and speaks at most TLS 1.2; records what Warbler
-    sends after TLS (policy-violation expected)."""
+    sends after TLS (policy-violation expected). Takes one connection at a time."""
 
     def __init__(self, lab, addr, domain):
-        self.domain = domain
-        d = os.path.join(lab.dir, 'p12-' + domain)
-        os.makedirs(d)
-        self.ctx = tls12_server_ctx(d, domain)
-        self.lsock = socket.socket()
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind((addr, 5269))
-        self.lsock.listen(4)
-        self.lsock.settimeout(0.5)
-        self.stop, self.seen, self.versions = False, [], []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        self.seen, self.versions = [], []
+        fedlab.ScriptedPeer.__init__(self, lab, 'p12-' + domain, domain, addr,
+                                     ctx_factory=tls12_server_ctx, threaded=False)
 
-    def _serve(self):
-        while not self.stop:
-            try:
-                sock, _ = self.lsock.accept()
-            except (socket.timeout, OSError):
-                continue
-            try:
-                self._one(sock)
-            except Exception as e:  # recorded; the test sees what was received
-                self.seen.append('error: %s' % e)
-            finally:
-                sock.close()
+    def on_error(self, n, exc):  # recorded; the test sees what was received
+        self.seen.append('error: %s' % exc)
 
-    def _header(self, c, sid):
-        c.send("<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='%s' "
-               "xmlns:db='%s' id='%s' from='%s' version='1.0'>" % (NS_STREAM, NS_DB, sid,
-                                                                   self.domain))
-
-    def _one(self, sock):
-        sock.settimeout(10)
-        c = fedlab.Conn.__new__(fedlab.Conn)
-        c._init_from(sock, self.domain)
-        c.wait_header()
-        self._header(c, 't1')
-        c.send("<stream:features><starttls xmlns='%s'><required/></starttls></stream:features>"
-               % NS_TLS)
-        c.wait_for(lambda e: local_name(e.tag) == 'starttls', 10, 'starttls')
-        c.send("<proceed xmlns='%s'/>" % NS_TLS)
-        c.sock = self.ctx.wrap_socket(sock, server_side=True)
-        self.versions.append(c.sock.version())
-        c._reset_parser()
-        c.header = None
-        c.wait_header()
-        self._header(c, 't2')
-        c.send("<stream:features><dialback xmlns='urn:xmpp:features:dialback'/>"
-               "</stream:features>")
+    def session(self, sock, n):
+        c, _ = self.open_stream(sock)
+        self.starttls(c, sock, 't1', on_tls=lambda tls: self.versions.append(tls.sock.version()))
+        self.features(c, 't2', "<dialback xmlns='urn:xmpp:features:dialback'/>")
         el = c.wait_for(None, 10, 'what Warbler sends after TLS 1.2')
         self.seen.append(local_name(el.tag) + ':' + ','.join(local_name(x.tag) for x in el))
-
-    def close(self):
-        self.stop = True
-        self.thread.join(5)
-        self.lsock.close()
 
 
 @test

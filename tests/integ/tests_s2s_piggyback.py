@@ -1,22 +1,17 @@
 # Integration tests of outbound XEP-0220 piggybacking (server/s2s/wb_s2s_bidi.c): a Warbler serving
 # two hosts sends both over one outbound stream (to a second Warbler and to Prosody), and falls
 # back to a stream of its own when a scripted peer refuses the second domain. Own 127.0.0.85-89.
-import os
-import socket
-import ssl
-import threading
 import time
 
 import fedlab
 from tests_s2s import is_el, messages_in_order, with_lab
 from tests_s2s_bidi import s2s_connections, streams
-from wbinteg import NS_STREAM, NS_TLS, check, local_name, make_cert, test
+from wbinteg import check, local_name, make_cert, test
 
 S1, S2, EV1, EV2, EV3, PRP = '127.0.0.85', '127.0.0.86', '127.0.0.87', '127.0.0.88', \
     '127.0.0.89', '127.0.0.86'
 DA, DB, DC = 'a.pb.test', 'b.pb.test', 'c.pb.test'
 DPR = 'ppb.pb.test'
-NS_DB = 'jabber:server:dialback'
 
 
 def route(domain, addr):
@@ -104,51 +99,18 @@ def s2s_piggyback_two_local_domains_share_one_outbound_connection(suite):
     with_lab(suite, 'piggy', body)
 
 
-class RefusingPeer:
+class RefusingPeer(fedlab.ScriptedPeer):
     """DOMAIN on ADDR: takes the first db:result of each stream unchecked (valid) and answers any
     further one with MODE: 'invalid', 'error' (a dialback error) or 'silent' (no answer). Records
     (connection number, from, id) of each message."""
 
     def __init__(self, lab, domain, addr, mode):
-        self.domain, self.mode = domain, mode
-        self.dir = os.path.join(lab.dir, 'refuser-' + mode)
-        os.makedirs(self.dir)
-        make_cert(self.dir, 'peer', domain)
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(os.path.join(self.dir, 'peer.crt'),
-                                 os.path.join(self.dir, 'peer.key'))
-        self.lsock = socket.socket()
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind((addr, 5269))
-        self.lsock.listen(4)
-        self.lsock.settimeout(0.5)
+        self.mode = mode
         self.messages, self.events = [], []
-        self.stop = False
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        fedlab.ScriptedPeer.__init__(self, lab, 'refuser-' + mode, domain, addr)
 
-    def _serve(self):
-        n = 0
-        while not self.stop:
-            try:
-                sock, _ = self.lsock.accept()
-            except (socket.timeout, OSError):
-                continue
-            threading.Thread(target=self._one, args=(sock, n), daemon=True).start()
-            n += 1
-
-    def _one(self, sock, n):
-        try:
-            self._session(sock, n)
-        except Exception as e:  # recorded; the test sees the missing messages
-            self.events.append('error %d: %s' % (n, e))
-        finally:
-            sock.close()
-
-    def _header(self, c, sid):
-        c.send("<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='%s' "
-               "xmlns:db='%s' id='%s' from='%s' version='1.0'>" % (NS_STREAM, NS_DB, sid,
-                                                                   self.domain))
+    def on_error(self, n, exc):  # recorded; the test sees the missing messages
+        self.events.append('error %d: %s' % (n, exc))
 
     def _answer(self, c, n, el, first):
         if first or self.mode != 'silent':
@@ -164,25 +126,13 @@ class RefusingPeer:
                    "<item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>"
                    "</db:result>" % (self.domain, el.get('from')))
 
-    def _session(self, sock, n):
-        sock.settimeout(10)
-        c = fedlab.Conn.__new__(fedlab.Conn)
-        c._init_from(sock, self.domain)
-        c.wait_header()
-        self._header(c, 'r%d-1' % n)
-        c.send("<stream:features><starttls xmlns='%s'><required/></starttls></stream:features>"
-               % NS_TLS)
-        c.wait_for(lambda e: local_name(e.tag) == 'starttls', 10, 'starttls')
-        c.send("<proceed xmlns='%s'/>" % NS_TLS)
-        c.sock = self.ctx.wrap_socket(sock, server_side=True)
-        c._reset_parser()
-        c.header = None
-        c.wait_header()
-        self._header(c, 'r%d-2' % n)
-        c.send("<stream:features><dialback xmlns='urn:xmpp:features:dialback'><errors/>"
-               "</dialback></stream:features>")
+    def session(self, sock, n):
+        c, _ = self.open_stream(sock)
+        self.starttls(c, sock, 'r%d-1' % n)
+        self.features(c, 'r%d-2' % n,
+                      "<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>")
         first = True
-        while not self.stop:
+        while not self.stopping:
             try:
                 el = c.wait_for(None, 0.5)
             except Exception as e:
@@ -197,11 +147,6 @@ class RefusingPeer:
             elif local_name(el.tag) == 'message':
                 self.messages.append((n, el.get('from').split('/')[0].split('@')[1],
                                       el.get('id')))
-
-    def close(self):
-        self.stop = True
-        self.thread.join(5)
-        self.lsock.close()
 
 
 @test
