@@ -16,13 +16,7 @@
 #include "wb_config.h"
 #include "wb_s2s_conf.h"
 
-#define ERR_MAX 8192
-
-typedef struct fixture {
-    char dir[PATH_MAX];
-    char path[PATH_MAX + 32];
-    char err[ERR_MAX];
-} fixture;
+#include "config_fixture.h"
 
 /* Host a allowlists partner.test, host b does not federate, host c inherits everything. */
 static const char policy_conf[] =
@@ -37,74 +31,6 @@ static const char policy_conf[] =
     "        routes = ( { domain = \"partner.test\"; host = \"10.0.0.1\"; tls = \"direct\";\n"
     "                     port = 5270; },\n"
     "                   { domain = \"other.test\"; host = \"10.0.0.2\"; } ); };\n";
-
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof(*f));
-
-    if (f == NULL)
-        return -1;
-    strcpy(f->dir, "/tmp/wb_test_config_s2s.XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof(f->path), "%s/warbler.conf", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-
-    unlink(f->path);
-    rmdir(f->dir);
-    free(f);
-    return 0;
-}
-
-/* Writes `text` as the configuration file and loads it, stderr captured into f->err. */
-static wb_config *load_text(fixture *f, const char *text)
-{
-    char errpath[PATH_MAX + 32];
-    FILE *out = fopen(f->path, "w");
-
-    assert_non_null(out);
-    assert_true(fputs(text, out) >= 0);
-    assert_int_equal(fclose(out), 0);
-    snprintf(errpath, sizeof(errpath), "%s/stderr", f->dir);
-    const int fd = open(errpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    assert_true(fd >= 0);
-    fflush(stderr);
-    const int saved = dup(2);
-    dup2(fd, 2);
-    wb_config *c = wb_config_load(f->path);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    const ssize_t n = pread(fd, f->err, sizeof(f->err) - 1, 0);
-    f->err[n > 0 ? n : 0] = '\0';
-    close(fd);
-    unlink(errpath);
-    return c;
-}
-
-/* The file must fail with exactly one problem: "PATH:LINE: msg". */
-static void expect_single(fixture *f, const char *text, int line, const char *msg)
-{
-    char want[PATH_MAX + 256];
-    size_t lines = 0;
-
-    assert_null(load_text(f, text));
-    snprintf(want, sizeof(want), "%s:%d: %s\n", f->path, line, msg);
-    for (const char *p = f->err; *p; p++)
-        lines += *p == '\n';
-    if (strstr(f->err, want) == NULL || lines != 1) {
-        print_error("expected only \"%s\" in:\n%s\n", want, f->err);
-        fail();
-    }
-}
 
 static void test_host_policies(void **state)
 {
